@@ -1,0 +1,102 @@
+// The KV cache policy interface: what attention reads, and how a policy learns which keys mattered.
+//
+// One LayerKvCache per transformer layer holds every KV head of that layer. A forward pass over a
+// chunk of n tokens does, per layer:
+//   1. positions: the chunk's tokens sit at cache positions next_position() + j, j in [0, n).
+//   2. view(): the slots attention reads, as segments per KV head. Keys in a segment are stored
+//      already rotated (RoPE) at a virtual position v; the key's real position is
+//      v + segment.pos_offset, so attention rotates the query at (query_pos - pos_offset) once
+//      per segment and gets exact relative distances without re-rotating the cache.
+//   3. attention adds into segment.mass[slot] the EMA-weighted attention mass each slot received
+//      from the chunk's queries (max over the query heads sharing the KV head), and writes the
+//      same for the chunk's own tokens into chunk_mass -- only if wants_mass().
+//   4. commit(): the policy updates its scores from the masses and inserts the chunk's tokens.
+// The forward pass never branches on the policy; the policy never sees a matrix.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kvc {
+
+// What attention reads of one KV head: a run of slots [0, n) stored contiguously.
+struct KvSegment {
+  const float* k = nullptr;     // [n][head_dim], rotated at virtual positions
+  const float* v = nullptr;     // [n][head_dim]
+  int n = 0;                    // valid slots
+  int64_t pos_offset = 0;       // real position = virtual position + pos_offset
+  const int64_t* pos = nullptr; // real position per slot, or null; used to mask a sliding window
+  float* mass = nullptr;        // [n] attention adds mass here when the policy wants it
+};
+
+// All segments of one layer: segment s of KV head h is segments[h * n_segments + s].
+// Every head has the same number of segments (some may be empty).
+struct KvView {
+  int n_heads = 0;
+  int n_segments = 0;
+  std::vector<KvSegment> segments;
+  const KvSegment& at(int head, int s) const { return segments[head * n_segments + s]; }
+};
+
+class LayerKvCache {
+ public:
+  virtual ~LayerKvCache() = default;
+
+  // Cache position of the next token to be inserted.
+  virtual int64_t next_position() const = 0;
+  // Tokens that can still be committed; bounded policies never run out.
+  virtual int64_t room() const = 0;
+  // Fills `out` with the segments attention should read. Zeroes the mass buffers.
+  virtual void view(KvView& out) = 0;
+  // True if attention must compute masses (scoring policies); false saves the work.
+  virtual bool wants_mass() const = 0;
+  // EMA weights: query j of an n-token chunk weighs (1 - beta) * beta^(n - 1 - j); an existing
+  // score decays by beta^n. beta = 1 means a plain sum (H2O's accumulated attention).
+  virtual float beta() const = 0;
+  // Inserts n tokens. k and v are [n][n_heads][head_dim]; k is rotated at positions
+  // next_position() + j. chunk_mass is [n_heads][n] (null unless wants_mass()).
+  virtual void commit(const float* k, const float* v, int n, const float* chunk_mass) = 0;
+  // Forgets everything (a new stream). Memory stays allocated.
+  virtual void clear() = 0;
+  // Bytes held for keys, values and bookkeeping.
+  virtual size_t bytes() const = 0;
+};
+
+// The user-facing choice of policy, the same for every layer it governs.
+struct CacheConfig {
+  std::string policy = "cascade";  // full | window | cascade | h2o
+  int sinks = 64;                  // NS
+  int size = 2048;                 // S (window/cascade/h2o); ignored by full
+  int cascades = 4;                // C
+  float beta = 0.9999f;
+  bool head_reduction_max = true;  // false: mean over the query heads of a group
+  int64_t context = 4096;          // capacity of `full`
+};
+
+// Shape of one layer's cache.
+struct KvShape {
+  int n_heads = 0;   // KV heads
+  int head_dim = 0;
+};
+
+// Rotates one rotated key from virtual position `from` to virtual position `to` (delta only).
+// Provided by the model (RoPE frequencies differ per model and layer); policies that move keys
+// between segments call it.
+class KeyRotator {
+ public:
+  virtual ~KeyRotator() = default;
+  virtual void rotate(float* key, int64_t delta) const = 0;
+};
+
+// Makes the layer cache that `config` asks for; throws kvc::Error on a bad config.
+std::unique_ptr<LayerKvCache> make_layer_cache(const CacheConfig& config, const KvShape& shape,
+                                               const KeyRotator& rotator);
+
+// Native sliding-window attention (Gemma 3's local layers): the last `window` tokens at their
+// stream positions, with KvSegment::pos set so attention masks keys at distance >= window.
+std::unique_ptr<LayerKvCache> make_native_window_cache(int window, const KvShape& shape,
+                                                       const KeyRotator& rotator);
+
+}  // namespace kvc
