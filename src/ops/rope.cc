@@ -2,35 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numbers>
 
 namespace kvc {
 
 Rope::Rope(RopeStyle style, int head_dim, int n_dims, double base, const RopeScaling& scaling)
     : style_(style), head_dim_(head_dim), n_dims_(n_dims), inv_freq_(n_dims / 2) {
   for (int i = 0; i < n_dims / 2; ++i) {
-    double f = std::pow(base, -2.0 * i / n_dims);
-    switch (scaling.kind) {
-      case RopeScaling::Kind::None:
-        break;
-      case RopeScaling::Kind::Linear:
-        f /= scaling.factor;
-        break;
-      case RopeScaling::Kind::Llama3: {
-        // Long wavelengths are slowed by `factor`, short ones kept, the band between blended.
-        const double wavelen = 2.0 * std::numbers::pi / f;
-        const double low_wavelen = scaling.original_context / scaling.low_freq_factor;
-        const double high_wavelen = scaling.original_context / scaling.high_freq_factor;
-        if (wavelen > low_wavelen) {
-          f /= scaling.factor;
-        } else if (wavelen >= high_wavelen) {
-          const double smooth = (scaling.original_context / wavelen - scaling.low_freq_factor) /
-                                (scaling.high_freq_factor - scaling.low_freq_factor);
-          f = (1.0 - smooth) * f / scaling.factor + smooth * f;
-        }
-        break;
-      }
-    }
+    double f = std::pow(base, -2.0 * i / n_dims) / scaling.linear_factor;
+    if (!scaling.freq_factors.empty()) f /= scaling.freq_factors[i];
     inv_freq_[i] = f;
   }
 }

@@ -15,13 +15,11 @@ enum class RopeStyle {
   Neox,  // pairs (x[i], x[i + n_dims/2]): Gemma, Qwen 2, ...
 };
 
+// How a model stretches its positions. GGUF carries Llama 3's scaling as a per-pair tensor of
+// frequency divisors (rope_freqs.weight); linear scaling divides every frequency.
 struct RopeScaling {
-  enum class Kind { None, Linear, Llama3 } kind = Kind::None;
-  float factor = 1.0f;
-  // Llama 3 only.
-  float low_freq_factor = 1.0f;
-  float high_freq_factor = 4.0f;
-  int64_t original_context = 8192;
+  float linear_factor = 1.0f;
+  std::vector<float> freq_factors;  // empty, or n_dims / 2 divisors
 };
 
 class Rope : public KeyRotator {
