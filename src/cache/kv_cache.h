@@ -62,6 +62,14 @@ class LayerKvCache {
   virtual void clear() = 0;
   // Bytes held for keys, values and bookkeeping.
   virtual size_t bytes() const = 0;
+
+  // For tests and diagnostics: the live slots of one KV head, sorted by cache position.
+  struct SlotInfo {
+    int64_t index = 0;     // original stream index of the token
+    int64_t position = 0;  // cache position its key is rotated at (virtual + pos_offset)
+    float score = 0.0f;    // importance score (0 for policies that do not score)
+  };
+  virtual std::vector<SlotInfo> slots(int head) const = 0;
 };
 
 // The user-facing choice of policy, the same for every layer it governs.

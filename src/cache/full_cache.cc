@@ -1,0 +1,74 @@
+// `full`: exact attention. Every token stays at its stream position; memory for `context`
+// tokens is allocated up front so that the forward pass never reallocates.
+#include <cstring>
+
+#include "base/error.h"
+#include "cache/policies.h"
+
+namespace kvc {
+namespace {
+
+class FullCache final : public LayerKvCache {
+ public:
+  FullCache(int64_t context, const KvShape& shape)
+      : context_(context),
+        shape_(shape),
+        k_(static_cast<size_t>(shape.n_heads) * context * shape.head_dim),
+        v_(k_.size()) {}
+
+  int64_t next_position() const override { return n_; }
+  int64_t room() const override { return context_ - n_; }
+  bool wants_mass() const override { return false; }
+  float beta() const override { return 1.0f; }
+
+  void view(KvView& out) override {
+    out.n_heads = shape_.n_heads;
+    out.n_segments = 1;
+    out.segments.assign(shape_.n_heads, KvSegment{});
+    for (int h = 0; h < shape_.n_heads; ++h) {
+      KvSegment& s = out.segments[h];
+      s.k = head_k(h);
+      s.v = head_v(h);
+      s.n = static_cast<int>(n_);
+    }
+  }
+
+  void commit(const float* k, const float* v, int n, const float*) override {
+    if (n > room()) fail("context full: {} tokens cached, {} more do not fit in {}", n_, n, context_);
+    const int hd = shape_.head_dim;
+    for (int j = 0; j < n; ++j) {
+      for (int h = 0; h < shape_.n_heads; ++h) {
+        const size_t src = (static_cast<size_t>(j) * shape_.n_heads + h) * hd;
+        std::memcpy(head_k(h) + (n_ + j) * hd, k + src, hd * sizeof(float));
+        std::memcpy(head_v(h) + (n_ + j) * hd, v + src, hd * sizeof(float));
+      }
+    }
+    n_ += n;
+  }
+
+  void clear() override { n_ = 0; }
+  size_t bytes() const override { return (k_.size() + v_.size()) * sizeof(float); }
+
+  std::vector<SlotInfo> slots(int) const override {
+    std::vector<SlotInfo> out(n_);
+    for (int64_t i = 0; i < n_; ++i) out[i] = {i, i, 0.0f};
+    return out;
+  }
+
+ private:
+  float* head_k(int h) { return k_.data() + static_cast<size_t>(h) * context_ * shape_.head_dim; }
+  float* head_v(int h) { return v_.data() + static_cast<size_t>(h) * context_ * shape_.head_dim; }
+
+  int64_t context_;
+  KvShape shape_;
+  std::vector<float> k_, v_;  // [head][context][head_dim]
+  int64_t n_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<LayerKvCache> make_full_cache(int64_t context, const KvShape& shape) {
+  return std::make_unique<FullCache>(context, shape);
+}
+
+}  // namespace kvc

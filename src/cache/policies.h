@@ -1,0 +1,18 @@
+// Constructors of the individual policies; make_layer_cache() (kv_cache.cc) picks one.
+#pragma once
+
+#include <memory>
+
+#include "cache/kv_cache.h"
+
+namespace kvc {
+
+std::unique_ptr<LayerKvCache> make_full_cache(int64_t context, const KvShape& shape);
+std::unique_ptr<LayerKvCache> make_window_cache(int sinks, int size, const KvShape& shape,
+                                                const KeyRotator& rotator);
+std::unique_ptr<LayerKvCache> make_cascade_cache(const CacheConfig& config, const KvShape& shape,
+                                                 const KeyRotator& rotator);
+std::unique_ptr<LayerKvCache> make_h2o_cache(const CacheConfig& config, const KvShape& shape,
+                                             const KeyRotator& rotator);
+
+}  // namespace kvc
