@@ -55,3 +55,31 @@ TEST(FullCache, RejectsBadConfig) {
 
 }  // namespace
 }  // namespace kvc
+
+namespace kvc {
+namespace {
+
+TEST(NativeWindowCache, KeepsTheLastWindowTokensAtStreamPositions) {
+  Rope rope(RopeStyle::Neox, 4, 4, 10000.0);
+  auto cache = make_native_window_cache(3, {1, 4}, rope);
+  std::vector<float> k(5 * 4), v(k.size());
+  for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<float>(i / 4), v[i] = k[i];
+  cache->commit(k.data(), v.data(), 5, nullptr);
+  EXPECT_EQ(cache->next_position(), 5);
+  KvView view;
+  cache->view(view);
+  const KvSegment& s = view.at(0, 0);
+  ASSERT_EQ(s.n, 3);
+  ASSERT_NE(s.pos, nullptr);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(s.k[i * 4], static_cast<float>(s.pos[i]));  // token p carries key value p
+    EXPECT_GE(s.pos[i], 2);
+  }
+  auto slots = cache->slots(0);
+  ASSERT_EQ(slots.size(), 3u);
+  EXPECT_EQ(slots.front().position, 2);
+  EXPECT_THROW(make_native_window_cache(0, {1, 4}, rope), Error);
+}
+
+}  // namespace
+}  // namespace kvc
