@@ -1,0 +1,64 @@
+// A stream of tokens through one model with one cache policy: strided prefill, next-token
+// logits, and per-token logits for scoring text. Each session owns its caches and threads; the
+// model is shared and read-only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "cache/kv_cache.h"
+#include "model/model.h"
+#include "ops/thread_pool.h"
+
+namespace kvc {
+
+struct SessionOptions {
+  int threads = 0;      // 0: all cores
+  CacheConfig cache;
+  int stride = 512;     // prefill chunk: a longer input is fed this many tokens at a time
+};
+
+class Session {
+ public:
+  Session(const Model& model, const SessionOptions& options);
+
+  // Appends tokens to the stream, `stride` at a time: each chunk attends to the cache and to
+  // itself, then enters the cache. Afterwards logits() predict the token after the last one.
+  void feed(std::span<const int32_t> tokens);
+
+  // Like feed, and calls on_logits(i, logits) for every token i of `tokens` with the logits
+  // predicting token i + 1 (for perplexity). Logits are computed in small blocks, so a long
+  // stride does not hold [stride][vocab] floats at once.
+  void feed_scored(std::span<const int32_t> tokens,
+                   const std::function<void(int64_t i, const float* logits)>& on_logits);
+
+  const float* logits() const { return logits_.data(); }
+  int vocab_size() const;
+  int64_t n_past() const { return n_past_; }
+  // Starts a new stream; memory stays allocated.
+  void reset();
+  // Bytes held by the caches of all layers.
+  size_t kv_bytes() const;
+  const SessionOptions& options() const { return options_; }
+  const Model& model() const { return model_; }
+  ThreadPool& pool() { return pool_; }
+
+ private:
+  void feed_chunk(std::span<const int32_t> chunk);
+
+  const Model& model_;
+  SessionOptions options_;
+  ThreadPool pool_;
+  std::vector<std::unique_ptr<LayerKvCache>> caches_;
+  std::vector<LayerKvCache*> cache_ptrs_;
+  ForwardScratch scratch_;
+  ActivationScratch logits_act_;
+  std::vector<float> logits_;
+  std::vector<float> block_logits_;
+  int64_t n_past_ = 0;
+};
+
+}  // namespace kvc

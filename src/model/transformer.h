@@ -1,0 +1,58 @@
+// The forward pass, top to bottom: embeddings -> blocks (norm, q/k/v, RoPE, attention over the
+// layer's cache, output projection, FFN) -> final norm. The caches are handed in: the pass
+// neither knows nor cares which policy they implement.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "cache/kv_cache.h"
+#include "model/config.h"
+#include "model/weights.h"
+#include "ops/matmul.h"
+#include "ops/rope.h"
+#include "ops/thread_pool.h"
+
+namespace kvc {
+
+// Buffers for one chunk, grown on demand and reused from chunk to chunk.
+struct ForwardScratch {
+  int capacity = 0;  // tokens
+  std::vector<float> x, xb, q, k, v, att, ffn_gate, ffn_up, chunk_mass;
+  KvView view;
+  ActivationScratch act;
+  void reserve(const ModelConfig& c, int n_tokens);
+};
+
+class Transformer {
+ public:
+  Transformer(const ModelConfig& config, const ModelWeights& weights);
+
+  // Runs n tokens through every layer; caches[l] is layer l's cache and receives the tokens.
+  // Afterwards scratch.x holds the final-normed hidden state of every token ([n][n_embd]).
+  void forward(std::span<const int32_t> tokens, std::span<LayerKvCache* const> caches,
+               const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s) const;
+
+  // Logits of tokens [t0, t0 + n) of the last forward pass, [n][vocab] into out.
+  void logits(const ForwardScratch& s, int t0, int n, float* out, ThreadPool& pool,
+              ActivationScratch& act) const;
+
+  // One cache per layer as the policy asks: global layers follow `policy`, Gemma's local layers
+  // keep their native sliding window.
+  std::vector<std::unique_ptr<LayerKvCache>> make_caches(const CacheConfig& policy) const;
+
+  const ModelConfig& config() const { return config_; }
+
+ private:
+  void attention_block(int layer, int n, LayerKvCache& cache, const CacheConfig& policy,
+                       ThreadPool& pool, ForwardScratch& s) const;
+  void ffn_block(int layer, int n, ThreadPool& pool, ForwardScratch& s) const;
+
+  const ModelConfig& config_;
+  const ModelWeights& weights_;
+  std::vector<Rope> ropes_;  // per layer (Gemma's local layers use another base)
+};
+
+}  // namespace kvc
