@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Everything the tests need on a fresh machine, then every test:
+#   1. Debian packages, both shipped models, the KJV text
+#   2. Release build: unit tests and integration tests on the real models (ctest)
+#   3. AddressSanitizer + UndefinedBehaviorSanitizer build: unit tests
+#   4. libFuzzer on the GGUF reader for a short while
+# KVC_FUZZ_SECONDS (default 60) sets the fuzzing time; KVC_SKIP_SANITIZERS=1 skips steps 3-4.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=$(nproc)
+
+bash scripts/install-deps.sh
+bash scripts/fetch-model.sh all
+bash scripts/prepare-text.sh
+
+echo "== release build and tests" >&2
+bash scripts/build.sh
+(cd build && ctest --output-on-failure -j"$jobs" --timeout 1200)
+
+if [ "${KVC_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== unit tests under AddressSanitizer and UndefinedBehaviorSanitizer" >&2
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKVC_SANITIZE=ON -DKVC_BENCH=OFF \
+    -DCMAKE_CXX_FLAGS="-O1" >/dev/null
+  cmake --build build-asan -j"$jobs" --target unit_tests
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure -j"$jobs" -L unit --timeout 1200)
+
+  echo "== fuzzing the GGUF reader" >&2
+  bash scripts/fuzz.sh "${KVC_FUZZ_SECONDS:-60}"
+fi
