@@ -1,0 +1,391 @@
+// Attention over a cache view plus the chunk itself. The hot case is decode: one query token,
+// a few query heads, up to a few thousand slots, so the work is split over (token, query head)
+// rows and each row runs SIMD dot products over head_dim.
+//
+// Masses: each row's softmax probabilities are kept in a scratch block of tokens, then reduced
+// over the query heads of a group (max or mean) and summed over the block's tokens with the EMA
+// weights, in a second pass split over slots (so no two threads add into the same slot).
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/attention.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace kvc {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// out[i] = scale * dot(q, k + i * stride) for i in [0, n).
+void Logits(const float* HWY_RESTRICT q, const float* HWY_RESTRICT k, size_t stride, int n,
+            int hd, float scale, float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> d;
+  const int N = static_cast<int>(hn::Lanes(d));
+  int i = 0;
+  if (hd % N == 0) {
+    for (; i + 4 <= n; i += 4) {
+      const float* k0 = k + i * stride;
+      const float* k1 = k0 + stride;
+      const float* k2 = k1 + stride;
+      const float* k3 = k2 + stride;
+      auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+      for (int x = 0; x < hd; x += N) {
+        const auto qv = hn::LoadU(d, q + x);
+        a0 = hn::MulAdd(qv, hn::LoadU(d, k0 + x), a0);
+        a1 = hn::MulAdd(qv, hn::LoadU(d, k1 + x), a1);
+        a2 = hn::MulAdd(qv, hn::LoadU(d, k2 + x), a2);
+        a3 = hn::MulAdd(qv, hn::LoadU(d, k3 + x), a3);
+      }
+      out[i] = hn::GetLane(hn::SumOfLanes(d, a0)) * scale;
+      out[i + 1] = hn::GetLane(hn::SumOfLanes(d, a1)) * scale;
+      out[i + 2] = hn::GetLane(hn::SumOfLanes(d, a2)) * scale;
+      out[i + 3] = hn::GetLane(hn::SumOfLanes(d, a3)) * scale;
+    }
+    for (; i < n; ++i) {
+      const float* ki = k + i * stride;
+      auto a = hn::Zero(d);
+      for (int x = 0; x < hd; x += N) a = hn::MulAdd(hn::LoadU(d, q + x), hn::LoadU(d, ki + x), a);
+      out[i] = hn::GetLane(hn::SumOfLanes(d, a)) * scale;
+    }
+    return;
+  }
+  for (; i < n; ++i) {
+    float s = 0.0f;
+    for (int x = 0; x < hd; ++x) s += q[x] * k[i * stride + x];
+    out[i] = s * scale;
+  }
+}
+
+// out += sum_i p[i] * v[i * stride], with out held in registers a few vectors at a time.
+void AddScaled(const float* HWY_RESTRICT p, const float* HWY_RESTRICT v, size_t stride, int n,
+               int hd, float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> d;
+  const int N = static_cast<int>(hn::Lanes(d));
+  if (hd % N != 0) {
+    for (int i = 0; i < n; ++i)
+      for (int x = 0; x < hd; ++x) out[x] += p[i] * v[i * stride + x];
+    return;
+  }
+  int x0 = 0;
+  for (; x0 + 4 * N <= hd; x0 += 4 * N) {
+    auto a0 = hn::LoadU(d, out + x0), a1 = hn::LoadU(d, out + x0 + N);
+    auto a2 = hn::LoadU(d, out + x0 + 2 * N), a3 = hn::LoadU(d, out + x0 + 3 * N);
+    for (int i = 0; i < n; ++i) {
+      const auto pv = hn::Set(d, p[i]);
+      const float* vi = v + i * stride + x0;
+      a0 = hn::MulAdd(pv, hn::LoadU(d, vi), a0);
+      a1 = hn::MulAdd(pv, hn::LoadU(d, vi + N), a1);
+      a2 = hn::MulAdd(pv, hn::LoadU(d, vi + 2 * N), a2);
+      a3 = hn::MulAdd(pv, hn::LoadU(d, vi + 3 * N), a3);
+    }
+    hn::StoreU(a0, d, out + x0);
+    hn::StoreU(a1, d, out + x0 + N);
+    hn::StoreU(a2, d, out + x0 + 2 * N);
+    hn::StoreU(a3, d, out + x0 + 3 * N);
+  }
+  for (; x0 < hd; x0 += N) {
+    auto a = hn::LoadU(d, out + x0);
+    for (int i = 0; i < n; ++i) a = hn::MulAdd(hn::Set(d, p[i]), hn::LoadU(d, v + i * stride + x0), a);
+    hn::StoreU(a, d, out + x0);
+  }
+}
+
+float RowMax(const float* HWY_RESTRICT x, int n) {
+  const hn::ScalableTag<float> d;
+  const int N = static_cast<int>(hn::Lanes(d));
+  float m = -HUGE_VALF;
+  int i = 0;
+  if (n >= N) {
+    auto mv = hn::Set(d, -HUGE_VALF);
+    for (; i + N <= n; i += N) mv = hn::Max(mv, hn::LoadU(d, x + i));
+    m = hn::GetLane(hn::MaxOfLanes(d, mv));
+  }
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+// x = exp(x - max), returns the sum. Masked entries (-inf) become 0.
+float ExpRow(float* HWY_RESTRICT x, int n, float max) {
+  const hn::ScalableTag<float> d;
+  const int N = static_cast<int>(hn::Lanes(d));
+  const auto mv = hn::Set(d, max);
+  auto sv = hn::Zero(d);
+  int i = 0;
+  for (; i + N <= n; i += N) {
+    const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), mv));
+    hn::StoreU(e, d, x + i);
+    sv = hn::Add(sv, e);
+  }
+  float s = hn::GetLane(hn::SumOfLanes(d, sv));
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    s += x[i];
+  }
+  return s;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace kvc
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "base/error.h"
+#include "ops/attention.h"
+
+namespace kvc {
+
+HWY_EXPORT(Logits);
+HWY_EXPORT(AddScaled);
+HWY_EXPORT(RowMax);
+HWY_EXPORT(ExpRow);
+
+namespace {
+
+void check(const AttentionArgs& a) {
+  if (a.n_tokens <= 0 || a.n_q_heads <= 0 || a.n_kv_heads <= 0 || a.head_dim <= 0 ||
+      a.n_q_heads % a.n_kv_heads != 0)
+    fail("attention: bad shape ({} tokens, {} q heads, {} kv heads, head_dim {})", a.n_tokens,
+         a.n_q_heads, a.n_kv_heads, a.head_dim);
+  if (!a.q || !a.k_chunk || !a.v_chunk || !a.out) fail("attention: missing q, chunk k/v or out");
+  if (a.view && a.view->n_segments > 0 && a.view->n_heads != a.n_kv_heads)
+    fail("attention: view has {} heads, expected {}", a.view->n_heads, a.n_kv_heads);
+}
+
+// Weight of query j of an n-token chunk in the EMA; beta = 1 is a plain sum.
+std::vector<float> ema_weights(int n, float beta) {
+  std::vector<float> w(n);
+  for (int j = 0; j < n; ++j)
+    w[j] = beta >= 1.0f ? 1.0f
+                        : static_cast<float>((1.0 - beta) * std::pow(static_cast<double>(beta), n - 1 - j));
+  return w;
+}
+
+float softcap(float x, float cap) { return cap * std::tanh(x / cap); }
+
+void parallel(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  if (pool && pool->size() > 1 && n > 1)
+    pool->parallel_for(n, fn);
+  else
+    fn(0, n);
+}
+
+}  // namespace
+
+void attention(const AttentionArgs& a) {
+  check(a);
+  const int n = a.n_tokens, nq = a.n_q_heads, nkv = a.n_kv_heads, hd = a.head_dim;
+  const int group = nq / nkv;
+  const int S = a.view ? a.view->n_segments : 0;
+  const size_t chunk_stride = static_cast<size_t>(nkv) * hd;
+
+  // Row layout per KV head: the segments one after the other, then the chunk's n keys.
+  std::vector<int> seg_begin(static_cast<size_t>(nkv) * (S + 1));
+  int L = 0;
+  for (int g = 0; g < nkv; ++g) {
+    int off = 0;
+    for (int s = 0; s < S; ++s) {
+      seg_begin[g * (S + 1) + s] = off;
+      off += a.view->at(g, s).n;
+    }
+    seg_begin[g * (S + 1) + S] = off;
+    L = std::max(L, off + n);
+  }
+
+  // Queries rotated once per (segment, token): slot S is the chunk itself (offset 0).
+  // All heads share one sin/cos table when the segment's offset is the same for every KV head.
+  // Scratch lives with the calling thread; workers reach it through these pointers.
+  thread_local std::vector<float> qrot_buf, rows_buf;
+  const size_t q_token = static_cast<size_t>(nq) * hd;
+  qrot_buf.resize(static_cast<size_t>(S + 1) * n * q_token);
+  float* const qrot = qrot_buf.data();
+  parallel(a.pool, static_cast<int64_t>(S + 1) * n, [&](int64_t b, int64_t e) {
+    for (int64_t item = b; item < e; ++item) {
+      const int s = static_cast<int>(item / n), j = static_cast<int>(item % n);
+      float* dst = qrot + item * q_token;
+      const float* src = a.q + j * q_token;
+      const int64_t qpos = a.q_pos0 + j;
+      bool any = s == S, same = true;
+      for (int g = 0; g < nkv && s < S; ++g) {
+        any |= a.view->at(g, s).n > 0;
+        same &= a.view->at(g, s).pos_offset == a.view->at(0, s).pos_offset;
+      }
+      if (!any) continue;
+      std::copy(src, src + q_token, dst);
+      if (!a.rope) continue;
+      if (s == S || same) {
+        a.rope->apply_heads(dst, nq, qpos - (s == S ? 0 : a.view->at(0, s).pos_offset));
+      } else {
+        for (int g = 0; g < nkv; ++g)
+          a.rope->apply_heads(dst + static_cast<size_t>(g) * group * hd, group,
+                              qpos - a.view->at(g, s).pos_offset);
+      }
+    }
+  });
+
+  const std::vector<float> w = a.want_mass ? ema_weights(n, a.beta) : std::vector<float>();
+  if (a.want_mass && a.chunk_mass) std::fill(a.chunk_mass, a.chunk_mass + static_cast<size_t>(nkv) * n, 0.0f);
+
+  // Tokens are processed in blocks so that the probability rows stay within ~16 MB.
+  const size_t row_floats = static_cast<size_t>(nq) * L;
+  const int block = static_cast<int>(std::clamp<size_t>((size_t{1} << 22) / row_floats, 1, n));
+  rows_buf.resize(static_cast<size_t>(block) * row_floats);
+  float* const rows = rows_buf.data();
+
+  for (int j0 = 0; j0 < n; j0 += block) {
+    const int j1 = std::min(n, j0 + block);
+    parallel(a.pool, static_cast<int64_t>(j1 - j0) * nq, [&](int64_t b, int64_t e) {
+      for (int64_t item = b; item < e; ++item) {
+        const int j = j0 + static_cast<int>(item / nq), qh = static_cast<int>(item % nq);
+        const int g = qh / group;
+        const int64_t qpos = a.q_pos0 + j;
+        float* row = rows + item * L;
+        const int* begin = &seg_begin[g * (S + 1)];
+        const int n_keys = begin[S] + j + 1;
+        for (int s = 0; s < S; ++s) {
+          const KvSegment& seg = a.view->at(g, s);
+          if (seg.n == 0) continue;
+          const float* qr = qrot + (static_cast<size_t>(s) * n + j) * q_token + qh * hd;
+          HWY_DYNAMIC_DISPATCH(Logits)(qr, seg.k, hd, seg.n, hd, a.scale, row + begin[s]);
+          if (a.window > 0 && seg.pos)
+            for (int i = 0; i < seg.n; ++i)
+              if (qpos - seg.pos[i] >= a.window) row[begin[s] + i] = -HUGE_VALF;
+        }
+        const float* qc = qrot + (static_cast<size_t>(S) * n + j) * q_token + qh * hd;
+        HWY_DYNAMIC_DISPATCH(Logits)(qc, a.k_chunk + g * hd, chunk_stride, j + 1, hd, a.scale,
+                                     row + begin[S]);
+        if (a.window > 0)
+          for (int k = 0; k <= j - a.window; ++k) row[begin[S] + k] = -HUGE_VALF;
+        if (a.softcap > 0.0f)
+          for (int i = 0; i < n_keys; ++i)
+            if (row[i] != -HUGE_VALF) row[i] = softcap(row[i], a.softcap);
+
+        const float m = HWY_DYNAMIC_DISPATCH(RowMax)(row, n_keys);
+        const float inv = 1.0f / HWY_DYNAMIC_DISPATCH(ExpRow)(row, n_keys, m);
+        float* out = a.out + j * q_token + qh * hd;
+        std::fill(out, out + hd, 0.0f);
+        for (int s = 0; s < S; ++s) {
+          const KvSegment& seg = a.view->at(g, s);
+          if (seg.n > 0) HWY_DYNAMIC_DISPATCH(AddScaled)(row + begin[s], seg.v, hd, seg.n, hd, out);
+        }
+        HWY_DYNAMIC_DISPATCH(AddScaled)(row + begin[S], a.v_chunk + g * hd, chunk_stride, j + 1, hd, out);
+        for (int x = 0; x < hd; ++x) out[x] *= inv;
+        if (a.want_mass)
+          for (int i = 0; i < n_keys; ++i) row[i] *= inv;
+      }
+    });
+    if (!a.want_mass) continue;
+
+    // Reduce the block's probabilities into the slots: split over (KV head, run of 64 columns).
+    constexpr int kRun = 64;
+    const int runs = (L + kRun - 1) / kRun;
+    parallel(a.pool, static_cast<int64_t>(nkv) * runs, [&](int64_t b, int64_t e) {
+      for (int64_t item = b; item < e; ++item) {
+        const int g = static_cast<int>(item / runs);
+        const int* begin = &seg_begin[g * (S + 1)];
+        const int c0 = static_cast<int>(item % runs) * kRun;
+        const int c1 = std::min(begin[S] + n, c0 + kRun);
+        for (int c = c0; c < c1; ++c) {
+          float total = 0.0f;
+          for (int j = j0; j < j1; ++j) {
+            if (c >= begin[S] && c - begin[S] > j) continue;  // causal: a later chunk key
+            const float* p = rows + (static_cast<size_t>(j - j0) * nq + g * group) * L + c;
+            float r = 0.0f;
+            for (int h = 0; h < group; ++h) r = a.mass_max ? std::max(r, p[h * L]) : r + p[h * L];
+            if (!a.mass_max) r /= group;
+            total += w[j] * r;
+          }
+          if (c >= begin[S]) {
+            if (a.chunk_mass) a.chunk_mass[static_cast<size_t>(g) * n + (c - begin[S])] += total;
+            continue;
+          }
+          int s = S - 1;
+          while (begin[s] > c || a.view->at(g, s).n == 0) --s;
+          const KvSegment& seg = a.view->at(g, s);
+          if (seg.mass) seg.mass[c - begin[s]] += total;
+        }
+      }
+    });
+  }
+}
+
+void attention_reference(const AttentionArgs& a) {
+  check(a);
+  const int n = a.n_tokens, nq = a.n_q_heads, nkv = a.n_kv_heads, hd = a.head_dim;
+  const int group = nq / nkv;
+  const int S = a.view ? a.view->n_segments : 0;
+  const std::vector<float> w = ema_weights(n, a.beta);
+  if (a.want_mass && a.chunk_mass) std::fill(a.chunk_mass, a.chunk_mass + static_cast<size_t>(nkv) * n, 0.0f);
+
+  // Probabilities per [token][query head][key]; keys: every segment slot, then the chunk.
+  std::vector<std::vector<std::vector<double>>> prob(n, std::vector<std::vector<double>>(nq));
+  for (int j = 0; j < n; ++j) {
+    const int64_t qpos = a.q_pos0 + j;
+    for (int qh = 0; qh < nq; ++qh) {
+      const int g = qh / group;
+      const float* q = a.q + (static_cast<size_t>(j) * nq + qh) * hd;
+      std::vector<double> logit;
+      std::vector<const float*> values;
+      auto add_key = [&](const float* qr, const float* k, const float* v, bool masked) {
+        double dot = 0;
+        for (int x = 0; x < hd; ++x) dot += static_cast<double>(qr[x]) * k[x];
+        double l = dot * a.scale;
+        if (a.softcap > 0.0f) l = a.softcap * std::tanh(l / a.softcap);
+        logit.push_back(masked ? -INFINITY : l);
+        values.push_back(v);
+      };
+      std::vector<float> qr(q, q + hd);
+      for (int s = 0; s < S; ++s) {
+        const KvSegment& seg = a.view->at(g, s);
+        std::copy(q, q + hd, qr.begin());
+        if (a.rope) a.rope->apply(qr.data(), qpos - seg.pos_offset);
+        for (int i = 0; i < seg.n; ++i)
+          add_key(qr.data(), seg.k + static_cast<size_t>(i) * hd, seg.v + static_cast<size_t>(i) * hd,
+                  a.window > 0 && seg.pos && qpos - seg.pos[i] >= a.window);
+      }
+      std::copy(q, q + hd, qr.begin());
+      if (a.rope) a.rope->apply(qr.data(), qpos);
+      for (int k = 0; k <= j; ++k) {
+        const size_t at = (static_cast<size_t>(k) * nkv + g) * hd;
+        add_key(qr.data(), a.k_chunk + at, a.v_chunk + at, a.window > 0 && j - k >= a.window);
+      }
+      double m = -INFINITY, sum = 0;
+      for (double l : logit) m = std::max(m, l);
+      std::vector<double>& p = prob[j][qh];
+      for (double l : logit) p.push_back(std::exp(l - m)), sum += p.back();
+      std::vector<double> o(hd, 0.0);
+      for (size_t i = 0; i < p.size(); ++i) {
+        p[i] /= sum;
+        for (int x = 0; x < hd; ++x) o[x] += p[i] * values[i][x];
+      }
+      float* out = a.out + (static_cast<size_t>(j) * nq + qh) * hd;
+      for (int x = 0; x < hd; ++x) out[x] = static_cast<float>(o[x]);
+    }
+  }
+  if (!a.want_mass) return;
+  for (int g = 0; g < nkv; ++g) {
+    for (int j = 0; j < n; ++j) {
+      auto reduced = [&](size_t i) {
+        double r = 0;
+        for (int h = g * group; h < (g + 1) * group; ++h)
+          r = a.mass_max ? std::max(r, prob[j][h][i]) : r + prob[j][h][i] / group;
+        return static_cast<float>(w[j] * r);
+      };
+      size_t i = 0;
+      for (int s = 0; s < S; ++s) {
+        const KvSegment& seg = a.view->at(g, s);
+        for (int k = 0; k < seg.n; ++k, ++i)
+          if (seg.mass) seg.mass[k] += reduced(i);
+      }
+      for (int k = 0; k <= j; ++k, ++i)
+        if (a.chunk_mass) a.chunk_mass[static_cast<size_t>(g) * n + k] += reduced(i);
+    }
+  }
+}
+
+}  // namespace kvc
+#endif  // HWY_ONCE

@@ -1,0 +1,176 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "ops/attention.h"
+
+namespace kvc {
+namespace {
+
+struct Case {
+  int n_tokens, nq, nkv, hd;
+  std::vector<int> seg_n;          // slots per segment (same for every head)
+  int window = 0;
+  float softcap = 0.0f;
+  bool want_mass = true;
+  float beta = 0.99f;
+  bool mass_max = true;
+};
+
+// Owns random inputs for one attention call and runs it with either kernel.
+struct Fixture {
+  Case c;
+  Rope rope;
+  std::vector<float> q, kc, vc;
+  std::vector<std::vector<float>> k, v, mass;  // per (head, segment)
+  std::vector<std::vector<int64_t>> pos;
+  KvView view;
+  int64_t q_pos0 = 0;
+
+  explicit Fixture(const Case& cs, uint32_t seed) : c(cs), rope(RopeStyle::Neox, cs.hd, cs.hd, 10000.0) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    auto fill = [&](std::vector<float>& x, size_t n) {
+      x.resize(n);
+      for (float& f : x) f = nd(rng);
+    };
+    fill(q, static_cast<size_t>(c.n_tokens) * c.nq * c.hd);
+    fill(kc, static_cast<size_t>(c.n_tokens) * c.nkv * c.hd);
+    fill(vc, kc.size());
+    const int S = static_cast<int>(c.seg_n.size());
+    view.n_heads = c.nkv;
+    view.n_segments = S;
+    k.resize(c.nkv * S), v.resize(k.size()), mass.resize(k.size()), pos.resize(k.size());
+    int64_t total = 0;
+    for (int n : c.seg_n) total += n;
+    q_pos0 = total + 3;
+    for (int h = 0; h < c.nkv; ++h)
+      for (int s = 0; s < S; ++s) {
+        const int i = h * S + s, n = c.seg_n[s];
+        fill(k[i], static_cast<size_t>(n) * c.hd);
+        fill(v[i], k[i].size());
+        mass[i].assign(n, 0.5f);  // attention must add to what is there
+        pos[i].resize(n);
+        for (int x = 0; x < n; ++x) pos[i][x] = std::uniform_int_distribution<int64_t>(0, q_pos0 - 1)(rng);
+        KvSegment seg;
+        seg.k = k[i].data(), seg.v = v[i].data(), seg.n = n;
+        seg.pos_offset = static_cast<int64_t>(s) * 1000 - 777;
+        seg.pos = pos[i].data();
+        seg.mass = mass[i].data();
+        view.segments.push_back(seg);
+      }
+  }
+
+  struct Result {
+    std::vector<float> out, chunk_mass;
+    std::vector<std::vector<float>> mass;
+  };
+
+  Result run(bool fast, ThreadPool* pool) {
+    for (auto& m : mass) std::fill(m.begin(), m.end(), 0.5f);
+    Result r;
+    r.out.assign(q.size(), NAN);
+    r.chunk_mass.assign(static_cast<size_t>(c.nkv) * c.n_tokens, NAN);
+    AttentionArgs a;
+    a.n_tokens = c.n_tokens, a.n_q_heads = c.nq, a.n_kv_heads = c.nkv, a.head_dim = c.hd;
+    a.q = q.data(), a.q_pos0 = q_pos0, a.rope = &rope;
+    a.k_chunk = kc.data(), a.v_chunk = vc.data(), a.view = &view;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
+    a.softcap = c.softcap, a.window = c.window;
+    a.want_mass = c.want_mass, a.beta = c.beta, a.mass_max = c.mass_max;
+    a.chunk_mass = r.chunk_mass.data(), a.out = r.out.data(), a.pool = pool;
+    fast ? attention(a) : attention_reference(a);
+    r.mass = mass;
+    return r;
+  }
+};
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, float tol, const char* what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    ASSERT_NEAR(a[i], b[i], tol * (1.0f + std::fabs(b[i]))) << what << " at " << i;
+}
+
+void compare(const Case& c, ThreadPool* pool, uint32_t seed = 1) {
+  Fixture f(c, seed);
+  const auto ref = f.run(false, nullptr);
+  const auto got = f.run(true, pool);
+  expect_close(got.out, ref.out, 2e-5f, "out");
+  if (!c.want_mass) return;
+  expect_close(got.chunk_mass, ref.chunk_mass, 2e-5f, "chunk_mass");
+  for (size_t i = 0; i < ref.mass.size(); ++i) expect_close(got.mass[i], ref.mass[i], 2e-5f, "mass");
+}
+
+TEST(Attention, DecodeMatchesReference) {
+  ThreadPool pool(2);
+  compare({1, 9, 3, 64, {64, 100, 37, 0, 5}}, &pool);  // SmolLM2-like, an empty segment
+  compare({1, 4, 1, 256, {64, 512, 512, 512, 511}}, &pool);  // Gemma-like
+  compare({1, 4, 1, 256, {64, 512}, 0, 0.0f, false}, nullptr);
+}
+
+TEST(Attention, ChunksGqaWindowSoftcapMatchReference) {
+  ThreadPool pool(2);
+  compare({7, 6, 2, 32, {10, 3}, 0, 0.0f, true, 0.9f, false}, &pool);  // mean over the group
+  compare({16, 4, 4, 16, {20, 20, 20}, 9, 0.0f}, &pool);               // window masks slots and chunk
+  compare({5, 2, 1, 24, {8}, 0, 30.0f, true, 1.0f}, nullptr);          // softcap, plain sum (H2O)
+  compare({12, 8, 2, 20, {}, 0, 0.0f, true, 0.5f}, &pool);             // no cache, odd head_dim
+  compare({1, 2, 1, 8, {0, 0}, 0, 0.0f}, &pool);                       // empty cache
+}
+
+// pos_offset means what the header says: a key stored rotated at virtual v sits at v + offset.
+TEST(Attention, SegmentOffsetEqualsRotatingKeysToRealPositions) {
+  const int hd = 32, n = 3;
+  Case c{n, 2, 1, hd, {6, 9}, 0, 0.0f, true, 0.9f};
+  Fixture f(c, 7);
+  const size_t out_size = f.q.size();
+  // One segment with offset 0: every key rotated from its virtual position to its real one.
+  std::vector<float> k, v;
+  for (int s = 0; s < 2; ++s)
+    for (int i = 0; i < c.seg_n[s]; ++i) {
+      std::vector<float> key(f.k[s].begin() + i * hd, f.k[s].begin() + (i + 1) * hd);
+      f.rope.rotate(key.data(), f.view.segments[s].pos_offset);
+      k.insert(k.end(), key.begin(), key.end());
+      v.insert(v.end(), f.v[s].begin() + i * hd, f.v[s].begin() + (i + 1) * hd);
+    }
+  std::vector<float> m(15, 0.5f);
+  f.view.n_segments = 1;
+  f.view.segments.assign(1, KvSegment{k.data(), v.data(), 15, 0, nullptr, m.data()});
+  std::vector<float> out(out_size), cm(n);
+  AttentionArgs a;
+  a.n_tokens = n, a.n_q_heads = 2, a.n_kv_heads = 1, a.head_dim = hd, a.q = f.q.data();
+  a.q_pos0 = f.q_pos0, a.rope = &f.rope, a.k_chunk = f.kc.data(), a.v_chunk = f.vc.data();
+  a.view = &f.view, a.scale = 0.2f, a.want_mass = true, a.beta = 0.9f, a.chunk_mass = cm.data();
+  a.out = out.data();
+  attention_reference(a);
+  // The fast kernel on a fresh copy of the two-segment view, same arguments otherwise.
+  std::vector<float> out2(out.size()), cm2(n);
+  Fixture g(c, 7);
+  AttentionArgs b = a;
+  b.view = &g.view, b.out = out2.data(), b.chunk_mass = cm2.data();
+  attention(b);
+  expect_close(out2, out, 2e-5f, "out");
+  expect_close(cm2, cm, 2e-5f, "chunk_mass");
+  for (int i = 0; i < 15; ++i)
+    EXPECT_NEAR(i < 6 ? g.mass[0][i] : g.mass[1][i - 6], m[i], 2e-5f);
+}
+
+TEST(Attention, MassesSumToTheEmaWeights) {
+  // Each query spreads probability 1; with one query head per group the masses add up to
+  // sum_j (1 - beta) beta^(n-1-j), plus the 0.5 already in every slot.
+  Case c{4, 3, 3, 16, {5, 7}, 0, 0.0f, true, 0.8f};
+  Fixture f(c, 3);
+  const auto r = f.run(true, nullptr);
+  for (int h = 0; h < 3; ++h) {
+    double total = 0;
+    for (int s = 0; s < 2; ++s)
+      for (float m : r.mass[h * 2 + s]) total += m - 0.5;
+    for (int j = 0; j < 4; ++j) total += r.chunk_mass[h * 4 + j];
+    double expect = 0;
+    for (int j = 0; j < 4; ++j) expect += 0.2 * std::pow(0.8, 3 - j);
+    EXPECT_NEAR(total, expect, 1e-5);
+  }
+}
+
+}  // namespace
+}  // namespace kvc
