@@ -1,0 +1,155 @@
+// `h2o` (Heavy-Hitter Oracle): NS sinks, then S slots holding the S/2 most recent tokens and the
+// S/2 older tokens with the highest accumulated attention (a plain sum: beta = 1). When a token
+// arrives into a full cache, the lowest-scored token outside the recent half is evicted (a tie
+// evicts the older one).
+//
+// Positions are cache positions (sinks, then the rest by age). Evicting from the middle shifts
+// every younger token by one, so instead of moving rotated keys (which drifts) this baseline
+// keeps each key un-rotated and re-rotates a slot from that copy whenever its position changed:
+// O(changed slots * head_dim) per step, against O(C * head_dim) for the cascade.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "base/error.h"
+#include "cache/policies.h"
+
+namespace kvc {
+namespace {
+
+class H2oCache final : public LayerKvCache {
+ public:
+  H2oCache(const CacheConfig& c, const KvShape& shape, const KeyRotator& rotator)
+      : ns_(c.sinks), s_(c.size), recent_(c.size / 2), shape_(shape), rotator_(rotator) {
+    const size_t slots = static_cast<size_t>(shape.n_heads) * (ns_ + s_);
+    raw_.resize(slots * shape.head_dim);
+    k_.resize(raw_.size());
+    v_.resize(raw_.size());
+    score_.assign(slots, 0.0f);
+    mass_.assign(slots, 0.0f);
+    index_.assign(slots, 0);
+    rotated_at_.assign(slots, -1);
+    order_.assign(shape.n_heads, {});
+    for (auto& o : order_) o.reserve(s_ + 1);
+  }
+
+  int64_t next_position() const override { return n_sinks_ + n_; }
+  int64_t room() const override { return std::numeric_limits<int64_t>::max() / 4; }
+  bool wants_mass() const override { return true; }
+  float beta() const override { return 1.0f; }
+
+  void view(KvView& out) override {
+    const int H = shape_.n_heads;
+    out.n_heads = H;
+    out.n_segments = 2;
+    out.segments.assign(static_cast<size_t>(H) * 2, KvSegment{});
+    std::fill(mass_.begin(), mass_.end(), 0.0f);
+    for (int h = 0; h < H; ++h) {
+      for (int r = 0; r < n_; ++r) {  // bring every key to its current cache position
+        const int slot = order_[h][r];
+        const int64_t pos = n_sinks_ + r;
+        const size_t a = at(h, slot);
+        if (rotated_at_[a] == pos) continue;
+        std::memcpy(&k_[a * shape_.head_dim], &raw_[a * shape_.head_dim], shape_.head_dim * sizeof(float));
+        rotator_.rotate(&k_[a * shape_.head_dim], pos);
+        rotated_at_[a] = pos;
+      }
+      KvSegment& sinks = out.segments[h * 2];
+      sinks.k = &k_[at(h, 0) * shape_.head_dim], sinks.v = &v_[at(h, 0) * shape_.head_dim];
+      sinks.n = n_sinks_;
+      KvSegment& rest = out.segments[h * 2 + 1];
+      rest.k = &k_[at(h, ns_) * shape_.head_dim], rest.v = &v_[at(h, ns_) * shape_.head_dim];
+      rest.n = n_;
+      rest.mass = &mass_[at(h, ns_)];
+    }
+  }
+
+  void commit(const float* k, const float* v, int n, const float* chunk_mass) override {
+    const int H = shape_.n_heads, hd = shape_.head_dim;
+    for (int h = 0; h < H; ++h)
+      for (int s = 0; s < n_; ++s) {
+        const size_t a = at(h, ns_ + s);
+        score_[a] += mass_[a];
+        mass_[a] = 0.0f;
+      }
+    const int64_t p0 = next_position();
+    for (int j = 0; j < n; ++j, ++t_) {
+      const bool sink = n_sinks_ < ns_;
+      for (int h = 0; h < H; ++h) {
+        int slot;
+        if (sink) {
+          slot = n_sinks_;
+        } else if (n_ < s_) {
+          slot = ns_ + n_;
+          order_[h].push_back(slot);
+        } else {
+          // Evict the lowest score among all but the newest recent_ - 1 (the arrival is the last).
+          const int candidates = s_ + 1 - recent_;
+          int victim = 0;
+          for (int r = 1; r < candidates; ++r)
+            if (score_[at(h, order_[h][r])] < score_[at(h, order_[h][victim])]) victim = r;
+          slot = order_[h][victim];
+          order_[h].erase(order_[h].begin() + victim);
+          order_[h].push_back(slot);
+        }
+        const size_t a = at(h, slot), src = (static_cast<size_t>(j) * H + h) * hd;
+        std::memcpy(&raw_[a * hd], k + src, hd * sizeof(float));
+        std::memcpy(&v_[a * hd], v + src, hd * sizeof(float));
+        if (sink) {  // sinks never move: keep the rotated key as it came
+          std::memcpy(&k_[a * hd], k + src, hd * sizeof(float));
+        } else {
+          rotator_.rotate(&raw_[a * hd], -(p0 + j));
+          rotated_at_[a] = -1;
+        }
+        score_[a] = chunk_mass ? chunk_mass[static_cast<size_t>(h) * n + j] : 0.0f;
+        index_[a] = t_;
+      }
+      if (sink) ++n_sinks_;
+      else if (n_ < s_) ++n_;
+    }
+  }
+
+  void clear() override {
+    n_sinks_ = 0, n_ = 0, t_ = 0;
+    for (auto& o : order_) o.clear();
+    std::fill(rotated_at_.begin(), rotated_at_.end(), -1);
+  }
+
+  size_t bytes() const override {
+    return (raw_.size() + k_.size() + v_.size() + score_.size() + mass_.size()) * sizeof(float) +
+           (index_.size() + rotated_at_.size()) * sizeof(int64_t) +
+           order_.size() * (s_ + 1) * sizeof(int);
+  }
+
+  std::vector<SlotInfo> slots(int h) const override {
+    std::vector<SlotInfo> out;
+    for (int s = 0; s < n_sinks_; ++s) out.push_back({index_[at(h, s)], s, 0.0f});
+    for (int r = 0; r < n_; ++r) {
+      const size_t a = at(h, order_[h][r]);
+      out.push_back({index_[a], n_sinks_ + r, score_[a]});
+    }
+    return out;
+  }
+
+ private:
+  size_t at(int h, int slot) const { return static_cast<size_t>(h) * (ns_ + s_) + slot; }
+
+  int ns_, s_, recent_;
+  KvShape shape_;
+  const KeyRotator& rotator_;
+  std::vector<float> raw_, k_, v_;        // [head][NS + S][head_dim]: un-rotated, rotated, values
+  std::vector<float> score_, mass_;       // [head][NS + S]
+  std::vector<int64_t> index_, rotated_at_;
+  std::vector<std::vector<int>> order_;   // per head: non-sink slots from oldest to newest
+  int n_sinks_ = 0, n_ = 0;
+  int64_t t_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<LayerKvCache> make_h2o_cache(const CacheConfig& c, const KvShape& shape,
+                                             const KeyRotator& rotator) {
+  return std::make_unique<H2oCache>(c, shape, rotator);
+}
+
+}  // namespace kvc

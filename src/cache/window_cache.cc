@@ -1,0 +1,101 @@
+// `window` (StreamingLLM): NS sinks plus a ring of the S most recent tokens.
+//
+// Positions are cache positions: sinks 0..NS-1, ring tokens numbered by age right after them.
+// A ring token's key is rotated once, at a monotonic virtual index (the count of tokens that ever
+// entered the ring); the ring's pos_offset = NS + fill - count maps virtual to cache positions, so
+// the whole ring slides down one position per step without touching a key.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "base/error.h"
+#include "cache/policies.h"
+
+namespace kvc {
+namespace {
+
+class WindowCache final : public LayerKvCache {
+ public:
+  WindowCache(int sinks, int size, const KvShape& shape, const KeyRotator& rotator)
+      : ns_(sinks), s_(size), shape_(shape), rotator_(rotator),
+        k_(static_cast<size_t>(shape.n_heads) * (sinks + size) * shape.head_dim),
+        v_(k_.size()), index_(sinks + size, 0) {}
+
+  int64_t next_position() const override { return n_sinks_ + fill_; }
+  int64_t room() const override { return std::numeric_limits<int64_t>::max() / 4; }
+  bool wants_mass() const override { return false; }
+  float beta() const override { return 1.0f; }
+
+  void view(KvView& out) override {
+    out.n_heads = shape_.n_heads;
+    out.n_segments = 2;
+    out.segments.assign(static_cast<size_t>(shape_.n_heads) * 2, KvSegment{});
+    for (int h = 0; h < shape_.n_heads; ++h) {
+      KvSegment& sinks = out.segments[h * 2];
+      sinks.k = key(h, 0), sinks.v = value(h, 0), sinks.n = n_sinks_;
+      KvSegment& ring = out.segments[h * 2 + 1];
+      ring.k = key(h, ns_), ring.v = value(h, ns_), ring.n = fill_;
+      ring.pos_offset = ring_offset();
+    }
+  }
+
+  void commit(const float* k, const float* v, int n, const float*) override {
+    const int hd = shape_.head_dim;
+    const int64_t p0 = next_position();
+    for (int j = 0; j < n; ++j, ++t_) {
+      int slot;
+      int64_t virt;
+      if (n_sinks_ < ns_) {
+        slot = n_sinks_++;
+        virt = slot;
+      } else {
+        slot = ns_ + static_cast<int>(count_ % s_);  // the oldest slot once the ring is full
+        virt = count_++;
+        fill_ = std::min(fill_ + 1, s_);
+      }
+      index_[slot] = t_;
+      for (int h = 0; h < shape_.n_heads; ++h) {
+        const size_t src = (static_cast<size_t>(j) * shape_.n_heads + h) * hd;
+        std::memcpy(key(h, slot), k + src, hd * sizeof(float));
+        std::memcpy(value(h, slot), v + src, hd * sizeof(float));
+        rotator_.rotate(key(h, slot), virt - (p0 + j));
+      }
+    }
+  }
+
+  void clear() override { n_sinks_ = 0, fill_ = 0, count_ = 0, t_ = 0; }
+  size_t bytes() const override {
+    return (k_.size() + v_.size()) * sizeof(float) + index_.size() * sizeof(int64_t);
+  }
+
+  std::vector<SlotInfo> slots(int) const override {
+    std::vector<SlotInfo> out;
+    for (int i = 0; i < n_sinks_; ++i) out.push_back({index_[i], i, 0.0f});
+    for (int64_t virt = count_ - fill_; virt < count_; ++virt)
+      out.push_back({index_[ns_ + virt % s_], virt + ring_offset(), 0.0f});
+    return out;
+  }
+
+ private:
+  int64_t ring_offset() const { return n_sinks_ + fill_ - count_; }
+  float* key(int h, int slot) { return &k_[(static_cast<size_t>(h) * (ns_ + s_) + slot) * shape_.head_dim]; }
+  float* value(int h, int slot) { return &v_[(static_cast<size_t>(h) * (ns_ + s_) + slot) * shape_.head_dim]; }
+
+  int ns_, s_;
+  KvShape shape_;
+  const KeyRotator& rotator_;
+  std::vector<float> k_, v_;     // [head][NS + S][head_dim]; slots NS.. are the ring
+  std::vector<int64_t> index_;   // stream index per slot (the same for every head)
+  int n_sinks_ = 0, fill_ = 0;
+  int64_t count_ = 0;            // tokens that ever entered the ring
+  int64_t t_ = 0;                // stream index of the next token
+};
+
+}  // namespace
+
+std::unique_ptr<LayerKvCache> make_window_cache(int sinks, int size, const KvShape& shape,
+                                                const KeyRotator& rotator) {
+  return std::make_unique<WindowCache>(sinks, size, shape, rotator);
+}
+
+}  // namespace kvc
