@@ -15,7 +15,7 @@ class StreamDecoder {
   explicit StreamDecoder(const Tokenizer& tokenizer);
   // The text that token `id` completes (possibly empty).
   std::string push(int32_t id);
-  // Whatever is still held back; an unfinished character comes out as U+FFFD.
+  // Whatever is still held back; each byte of an unfinished character comes out as U+FFFD.
   std::string flush();
 
  private:
