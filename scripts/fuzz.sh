@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Fuzzes the GGUF reader with libFuzzer (clang, AddressSanitizer, UndefinedBehaviorSanitizer).
+#   scripts/fuzz.sh [SECONDS]   (default 60)
+# Seeds are the small files in fuzz/corpus/gguf (written by tests/support/gguf_writer); inputs
+# libFuzzer finds go to build-fuzz/corpus/gguf so the committed seeds stay as they are.
+# Exits non-zero on a finding; the crashing input is left in build-fuzz/artifacts/.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+seconds=${1:-60}
+
+CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DKVC_FUZZ=ON -DKVC_BENCH=OFF >/dev/null
+cmake --build build-fuzz --target gguf_fuzz -j"$(nproc)"
+
+mkdir -p build-fuzz/corpus/gguf build-fuzz/artifacts
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  build-fuzz/gguf_fuzz -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/ \
+    build-fuzz/corpus/gguf fuzz/corpus/gguf
