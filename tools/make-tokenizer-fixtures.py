@@ -72,6 +72,12 @@ TEXTS = [
     PARAGRAPH,
 ]
 
+CONVERSATIONS = [
+    [{"role": "user", "content": "Hi there!"}],
+    [{"role": "system", "content": "You answer in French."}, {"role": "user", "content": "Hello"},
+     {"role": "assistant", "content": "Bonjour !"}, {"role": "user", "content": "Thanks\n"}],
+]
+
 # (add_special, parse_special) combinations recorded for every text.
 FLAGS = [(False, False), (True, True), (False, True)]
 
@@ -140,6 +146,18 @@ def make(name, rel_path):
 
     long_ids = tokenize(vocab, long_text(TEXTS).encode("utf-8"), False, False)
 
+    # The file's own chat template rendered with Jinja2, where the file carries one.
+    chats = []
+    template = llm.metadata.get("tokenizer.chat_template")
+    if template:
+        import jinja2
+        env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+        for messages in CONVERSATIONS:
+            for gen in (True, False):
+                text = env.from_string(template).render(messages=messages, add_generation_prompt=gen,
+                                                        bos_token="", eos_token="")
+                chats.append({"messages": messages, "add_generation_prompt": gen, "text": text})
+
     out = {
         "generator": "tools/make-tokenizer-fixtures.py",
         "llama_cpp_python": llama_cpp.__version__,
@@ -149,6 +167,7 @@ def make(name, rel_path):
         "eos": llama_cpp.llama_vocab_eos(vocab),
         "eog": eog,
         "cases": cases,
+        "chats": chats,
         "pieces": pieces,
         "long_text": {"lines": 3000, "n_ids": len(long_ids), "sha256": ids_digest(long_ids),
                       "first_ids": long_ids[:64], "last_ids": long_ids[-64:]},

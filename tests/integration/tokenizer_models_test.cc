@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gguf/gguf_file.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
@@ -77,6 +78,7 @@ std::string sha256_ids(const std::vector<int32_t>& ids) {
 struct Fixture {
   json data;
   std::unique_ptr<Tokenizer> tokenizer;
+  ChatFormat chat_format = ChatFormat::ChatML;
 };
 
 // One load per model for the whole test binary: the Gemma vocabulary has 262,144 entries.
@@ -93,6 +95,7 @@ const Fixture& fixture(const std::string& name) {
     if (std::filesystem::exists(model)) {
       auto file = GgufFile::open(model);
       f.tokenizer = std::make_unique<Tokenizer>(load_vocab(*file));
+      f.chat_format = detect_chat_format(*file);
     }
   }
   return cache.emplace(name, std::move(f)).first->second;
@@ -207,6 +210,22 @@ TEST_P(TokenizerModels, StreamingDecodeEqualsFullDecode) {
   EXPECT_EQ(streamed, text);
   // The rare characters have no token of their own, so some bytes had to wait.
   EXPECT_GT(held_back, 0);
+}
+
+TEST_P(TokenizerModels, ChatTemplateMatchesTheFilesOwn) {
+  const Fixture& fx = f();
+  if (!fx.tokenizer) return;
+  if (GetParam() == "gemma3") {
+    EXPECT_EQ(fx.chat_format, ChatFormat::Gemma);  // no template in the file: by architecture
+  } else {
+    EXPECT_EQ(fx.chat_format, ChatFormat::SmolLM2);
+  }
+  // where the file carries a template, the fixture holds its Jinja2 rendering
+  for (const json& c : fx.data["chats"]) {
+    std::vector<ChatMessage> messages;
+    for (const json& m : c["messages"]) messages.push_back({m["role"], m["content"]});
+    EXPECT_EQ(apply_chat_template(fx.chat_format, messages, c["add_generation_prompt"]), c["text"].get<std::string>());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, TokenizerModels, ::testing::Values("smollm2", "gemma3"));
