@@ -1,0 +1,25 @@
+// Ctrl-C during a long evaluation: the first SIGINT sets a flag that the evaluation polls
+// between steps, so it can stop and print partial results; a second one kills as usual.
+#pragma once
+
+#include <atomic>
+
+namespace kvc {
+
+// Installs the handler for its lifetime and restores the previous one afterwards.
+// One at a time (the flag is process-wide, as signals are).
+class ScopedInterrupt {
+ public:
+  ScopedInterrupt();
+  ~ScopedInterrupt();
+  ScopedInterrupt(const ScopedInterrupt&) = delete;
+  ScopedInterrupt& operator=(const ScopedInterrupt&) = delete;
+
+  const std::atomic<bool>* flag() const;
+  bool interrupted() const { return flag()->load(); }
+
+ private:
+  void (*previous_)(int);
+};
+
+}  // namespace kvc
