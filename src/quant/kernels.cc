@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "base/error.h"
 #include "quant/blocks.h"
@@ -370,9 +371,9 @@ struct KQ8_0 {
     float d;
   };
   static W Unpack(const Block& b) { return {Load(b.qs), Half(b.d)}; }
-  static void Accumulate(const W& w, const Act& a, F& acc, float&) {
+  static void Accumulate(const W& w, const Act& a, const float* as, F& acc, float&) {
     const I p = DotS8S8(w.q, Load(a.qs));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(w.d * Half(a.d)), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(w.d * as[0]), acc);
   }
 };
 
@@ -383,8 +384,8 @@ struct KQ4_0 {
   static W Unpack(const Block& b) {
     return {_mm256_sub_epi8(Nibbles(b.qs), _mm256_set1_epi8(8)), Half(b.d)};
   }
-  static void Accumulate(const W& w, const Act& a, F& acc, float& s) {
-    KQ8_0::Accumulate(w, a, acc, s);
+  static void Accumulate(const W& w, const Act& a, const float* as, F& acc, float& s) {
+    KQ8_0::Accumulate(w, a, as, acc, s);
   }
 };
 
@@ -405,8 +406,8 @@ struct KQ5_0 {
     const I w = _mm256_or_si256(Nibbles(b.qs), _mm256_and_si256(clear, _mm256_set1_epi8(-16)));
     return {w, Half(b.d)};
   }
-  static void Accumulate(const W& w, const Act& a, F& acc, float& s) {
-    KQ8_0::Accumulate(w, a, acc, s);
+  static void Accumulate(const W& w, const Act& a, const float* as, F& acc, float& s) {
+    KQ8_0::Accumulate(w, a, as, acc, s);
   }
 };
 
@@ -418,17 +419,19 @@ struct KQ4_1 {
     float d, m;
   };
   static W Unpack(const Block& b) { return {Nibbles(b.qs), Half(b.d), Half(b.m)}; }
-  static void Accumulate(const W& w, const Act& a, F& acc, float& s) {
+  static void Accumulate(const W& w, const Act& a, const float* as, F& acc, float& s) {
     const I p = DotU8S8(_mm256_setzero_si256(), w.q, Load(a.qs));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(w.d * Half(a.d)), acc);
-    s += w.m * Half(a.s);  // the min term: m * d_x * sum(q_x), precomputed in the activation
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(w.d * as[0]), acc);
+    s += w.m * as[1];  // the min term: m * d_x * sum(q_x), precomputed in the activation
   }
 };
 
 // One row of 32-element blocks against C activation columns. With one column, two accumulators
 // alternate so consecutive blocks do not wait on each other's FMA.
+// xsc[c] holds column c's block scales as floats, (d, s) per block, converted once per matmul.
 template <class K, int C>
-HWY_NOINLINE void RowSmall(const uint8_t* wrow, const uint8_t* const* xs, int64_t nb, float* res) {
+HWY_NOINLINE void RowSmall(const uint8_t* wrow, const uint8_t* const* xs, const float* const* xsc,
+                           int64_t nb, float* res) {
   const auto* w = reinterpret_cast<const typename K::Block*>(wrow);
   const typename K::Act* x[C];
   for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const typename K::Act*>(xs[c]);
@@ -440,16 +443,24 @@ HWY_NOINLINE void RowSmall(const uint8_t* wrow, const uint8_t* const* xs, int64_
   }
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
+    // Weight rows stream from L3 or memory; ask for them ahead of the hardware prefetcher.
+    _mm_prefetch(reinterpret_cast<const char*>(w + i) + 1024, _MM_HINT_T0);
     const auto w0 = K::Unpack(w[i]);
-    for (int c = 0; c < C; ++c) K::Accumulate(w0, x[c][i], acc0[c], s[c]);
+    for (int c = 0; c < C; ++c) K::Accumulate(w0, x[c][i], xsc[c] + 2 * i, acc0[c], s[c]);
     const auto w1 = K::Unpack(w[i + 1]);
-    for (int c = 0; c < C; ++c) K::Accumulate(w1, x[c][i + 1], acc1[c], s[c]);
+    for (int c = 0; c < C; ++c) K::Accumulate(w1, x[c][i + 1], xsc[c] + 2 * i + 2, acc1[c], s[c]);
   }
   if (i < nb) {
     const auto w0 = K::Unpack(w[i]);
-    for (int c = 0; c < C; ++c) K::Accumulate(w0, x[c][i], acc0[c], s[c]);
+    for (int c = 0; c < C; ++c) K::Accumulate(w0, x[c][i], xsc[c] + 2 * i, acc0[c], s[c]);
   }
   for (int c = 0; c < C; ++c) res[c] = HSum(_mm256_add_ps(acc0[c], acc1[c])) + s[c];
+}
+
+// Prefetching past the row's end is harmless: a prefetch never faults.
+HWY_INLINE void PrefetchAhead(const void* p, size_t bytes) {
+  for (size_t off = 0; off < bytes; off += 64)
+    _mm_prefetch(static_cast<const char*>(p) + off, _MM_HINT_T0);
 }
 
 // Per super-block: the 16-bit pair sums of 32 products times a scale, into int32 lanes.
@@ -467,12 +478,17 @@ HWY_NOINLINE void RowK4(const uint8_t* wrow, const uint8_t* const* xs, int64_t n
   const I low4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   for (int64_t i = 0; i < nb; ++i) {
     const Block& b = w[i];
-    uint8_t sc[8], m[8];
-    unpack_scales_k4(b.scales, sc, m);
-    // Mins for the 16 bsums of Q8_K: m[j] for bsums 2j and 2j+1.
-    alignas(32) int16_t m16[16];
-    for (int j = 0; j < 16; ++j) m16[j] = m[j / 2];
-    const I mins = _mm256_load_si256(reinterpret_cast<const I*>(m16));
+    PrefetchAhead(w + i + 4, sizeof(Block));
+    // unpack_scales_k4 on whole words: u[0..1] = the 8 scales, u[2..3] = the 8 mins.
+    uint32_t u[4];
+    std::memcpy(u, b.scales, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    const uint32_t mins_lo = u[1] & 0x3f3f3f3fu;
+    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    u[2] = mins_lo;
+    u[0] &= 0x3f3f3f3fu;
+    const uint8_t* sc = reinterpret_cast<const uint8_t*>(u);
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(u + 2)));
     I isum[C];
     for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
     I qh = _mm256_setzero_si256();
@@ -495,7 +511,10 @@ HWY_NOINLINE void RowK4(const uint8_t* wrow, const uint8_t* const* xs, int64_t n
     const float d = Half(b.d), dmin = Half(b.dmin);
     for (int c = 0; c < C; ++c) {
       const auto& a = reinterpret_cast<const BlockQ8_K*>(xs[c])[i];
-      const I msum = _mm256_madd_epi16(Load(a.bsums), mins);
+      // Pairs of 16-element sums are the 32-element sums the mins apply to.
+      const __m128i* bs = reinterpret_cast<const __m128i*>(a.bsums);
+      const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128(bs), _mm_loadu_si128(bs + 1));
+      const I msum = _mm256_zextsi128_si256(_mm_madd_epi16(pairs, mins));
       acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_set1_ps(d * a.d), acc[c]);
       acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-dmin * a.d), acc[c]);
     }
@@ -512,6 +531,7 @@ HWY_NOINLINE void RowQ6K(const uint8_t* wrow, const uint8_t* const* xs, int64_t 
   const I low4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
   for (int64_t i = 0; i < nb; ++i) {
     const BlockQ6_K& b = w[i];
+    PrefetchAhead(w + i + 4, sizeof(BlockQ6_K));
     const I sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
     I isum[C];
     for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
@@ -546,21 +566,28 @@ HWY_NOINLINE void RowQ6K(const uint8_t* wrow, const uint8_t* const* xs, int64_t 
 
 template <class K>
 struct SmallRows {
+  static constexpr bool kScales = true;
+  static constexpr size_t kActBlock = sizeof(typename K::Act);
   template <int C>
-  static void Row(const uint8_t* w, const uint8_t* const* xs, int64_t n, float* res) {
-    RowSmall<K, C>(w, xs, n / kQK, res);
+  static void Row(const uint8_t* w, const uint8_t* const* xs, const float* const* xsc, int64_t n,
+                  float* res) {
+    RowSmall<K, C>(w, xs, xsc, n / kQK, res);
   }
 };
 template <bool kFive>
 struct K4Rows {
+  static constexpr bool kScales = false;
   template <int C>
-  static void Row(const uint8_t* w, const uint8_t* const* xs, int64_t n, float* res) {
+  static void Row(const uint8_t* w, const uint8_t* const* xs, const float* const*, int64_t n,
+                  float* res) {
     RowK4<kFive, C>(w, xs, n / kQKK, res);
   }
 };
 struct Q6KRows {
+  static constexpr bool kScales = false;
   template <int C>
-  static void Row(const uint8_t* w, const uint8_t* const* xs, int64_t n, float* res) {
+  static void Row(const uint8_t* w, const uint8_t* const* xs, const float* const*, int64_t n,
+                  float* res) {
     RowQ6K<C>(w, xs, n / kQKK, res);
   }
 };
@@ -569,8 +596,10 @@ struct Q6KRows {
 
 template <GgmlType T>
 struct FloatRows {
+  static constexpr bool kScales = false;
   template <int C>
-  static void Row(const uint8_t* w, const uint8_t* const* xs, int64_t n, float* res) {
+  static void Row(const uint8_t* w, const uint8_t* const* xs, const float* const*, int64_t n,
+                  float* res) {
     const float* x[C];
     for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const float*>(xs[c]);
     RowFloat<T, C>(w, x, n, res);
@@ -587,20 +616,43 @@ template <class Rows>
 void MatmulRows(const uint8_t* w, size_t wrb, int64_t r0, int64_t r1, const uint8_t* x,
                 size_t xcb, int64_t n_cols, int64_t n, float* out, int64_t ldo) {
   const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(32768 / std::max<size_t>(wrb, 1)));
+  // The activations' f16 block scales as floats, converted once instead of once per row.
+  const int64_t nb = n / kQK;
+  float small[512];
+  std::vector<float> large;
+  float* scales = small;
+  if constexpr (Rows::kScales) {
+    if (2 * nb * n_cols > 512) {
+      large.resize(static_cast<size_t>(2 * nb * n_cols));
+      scales = large.data();
+    }
+    constexpr size_t bb = Rows::kActBlock;  // Q8_0 (d) or Q8_1 (d, s)
+    for (int64_t c = 0; c < n_cols; ++c)
+      for (int64_t i = 0; i < nb; ++i) {
+        uint16_t h[2];
+        std::memcpy(h, x + c * xcb + i * bb, 4);
+        scales[2 * (c * nb + i)] = f16_to_f32(h[0]);
+        scales[2 * (c * nb + i) + 1] = bb == sizeof(BlockQ8_1) ? f16_to_f32(h[1]) : 0.0f;
+      }
+  }
   for (int64_t rc = r0; rc < r1; rc += chunk) {
     const int64_t re = std::min(r1, rc + chunk);
     for (int64_t c0 = 0; c0 < n_cols; c0 += kCols) {
       const int nc = static_cast<int>(std::min<int64_t>(kCols, n_cols - c0));
       const uint8_t* xs[kCols];
-      for (int c = 0; c < nc; ++c) xs[c] = x + (c0 + c) * xcb;
+      const float* xsc[kCols];
+      for (int c = 0; c < nc; ++c) {
+        xs[c] = x + (c0 + c) * xcb;
+        xsc[c] = scales + 2 * (c0 + c) * nb;
+      }
       float res[kCols];
       for (int64_t r = rc; r < re; ++r) {
         const uint8_t* wr = w + r * wrb;
         switch (nc) {
-          case 4: Rows::template Row<4>(wr, xs, n, res); break;
-          case 3: Rows::template Row<3>(wr, xs, n, res); break;
-          case 2: Rows::template Row<2>(wr, xs, n, res); break;
-          default: Rows::template Row<1>(wr, xs, n, res); break;
+          case 4: Rows::template Row<4>(wr, xs, xsc, n, res); break;
+          case 3: Rows::template Row<3>(wr, xs, xsc, n, res); break;
+          case 2: Rows::template Row<2>(wr, xs, xsc, n, res); break;
+          default: Rows::template Row<1>(wr, xs, xsc, n, res); break;
         }
         for (int c = 0; c < nc; ++c) out[(c0 + c) * ldo + r] = res[c];
       }

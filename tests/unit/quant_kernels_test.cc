@@ -329,7 +329,8 @@ TEST_P(QuantSimd, DotMatchesReference) {
 TEST_P(QuantSimd, MatmulMatchesReferenceDots) {
   for (GgmlType t : kWeightTypes) {
     const int64_t n = test_len(t);
-    const size_t wrb = row_bytes(t, n), xcb = row_bytes(activation_type(t), n);
+    // Padded strides: rows and columns need not be packed back to back.
+    const size_t wrb = row_bytes(t, n) + 6, xcb = row_bytes(activation_type(t), n) + 10;
     const int64_t rows = 13;
     std::vector<uint8_t> w(wrb * rows);
     for (int64_t r = 0; r < rows; ++r) {
