@@ -48,7 +48,9 @@ class CascadeCache final : public LayerKvCache {
     out.n_heads = H;
     out.n_segments = 1 + c_;
     out.segments.assign(static_cast<size_t>(H) * (1 + c_), KvSegment{});
-    std::fill(mass_.begin(), mass_.end(), 0.0f);
+    // commit() leaves the masses zeroed; only a second view without a commit must clear them.
+    if (mass_dirty_) std::fill(mass_.begin(), mass_.end(), 0.0f);
+    mass_dirty_ = true;
     for (int h = 0; h < H; ++h) {
       KvSegment* seg = &out.segments[static_cast<size_t>(h) * (1 + c_)];
       seg[0].k = key(h, 0), seg[0].v = value(h, 0), seg[0].n = n_sinks_;  // sinks: no score
@@ -72,6 +74,7 @@ class CascadeCache final : public LayerKvCache {
           score_[a] = decay * score_[a] + mass_[a];
           mass_[a] = 0.0f;  // a second commit without a view must not count it twice
         }
+    mass_dirty_ = false;
     // Then the chunk's tokens, one at a time; token j's key is rotated at p0 + j.
     const int64_t p0 = next_position();
     for (int j = 0; j < n; ++j, ++t_) {
@@ -79,7 +82,7 @@ class CascadeCache final : public LayerKvCache {
         const size_t src = (static_cast<size_t>(j) * H + h) * hd;
         std::memcpy(&carry_k_[static_cast<size_t>(h) * hd], k + src, hd * sizeof(float));
         std::memcpy(&carry_v_[static_cast<size_t>(h) * hd], v + src, hd * sizeof(float));
-        carry_[h] = {chunk_mass ? chunk_mass[static_cast<size_t>(h) * n + j] : 0.0f, t_, p0 + j, true};
+        carry_[h] = {chunk_mass ? chunk_mass[static_cast<size_t>(h) * n + j] : 0.0f, t_, p0 + j};
       }
       insert();
     }
@@ -87,6 +90,8 @@ class CascadeCache final : public LayerKvCache {
 
   void clear() override {
     n_sinks_ = 0, t_ = 0;
+    std::fill(mass_.begin(), mass_.end(), 0.0f);
+    mass_dirty_ = false;
     std::fill(head_.begin(), head_.end(), 0);
     std::fill(fill_.begin(), fill_.end(), 0);
     std::fill(count_.begin(), count_.end(), 0);
@@ -115,7 +120,6 @@ class CascadeCache final : public LayerKvCache {
     float score;
     int64_t index;
     int64_t virt;  // the virtual position its key is rotated at
-    bool live;     // false once it was stored or dropped
   };
 
   // cache position = virtual + offset(i): sinks, then the older sub-caches, then this one by age.
@@ -148,7 +152,6 @@ class CascadeCache final : public LayerKvCache {
       std::memcpy(value(h, slot), cv, hd * sizeof(float));
       score_[a] = c.score;
       index_[a] = c.index;
-      c.live = false;
     }
   }
 
@@ -199,6 +202,7 @@ class CascadeCache final : public LayerKvCache {
   std::vector<int64_t> count_;      // per sub-cache: tokens ever accepted (next virtual index)
   int n_sinks_ = 0;
   int64_t t_ = 0;                   // stream index of the next arrival
+  bool mass_dirty_ = false;         // a view handed out mass buffers that no commit has read
   std::vector<float> carry_k_, carry_v_;  // [head][head_dim]
   std::vector<Carry> carry_;
 };
