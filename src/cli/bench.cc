@@ -1,0 +1,162 @@
+// kvcascade bench: prompt processing and generation speed on random tokens, llama-bench style.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+
+namespace kvc::cli {
+
+namespace {
+
+struct BenchFlags {
+  ModelFlags model;
+  CacheFlags cache;
+  int n_prompt = 512;
+  int n_gen = 128;
+  int reps = 3;
+  bool json = false;
+};
+
+struct Stats {
+  std::vector<double> samples;  // tokens per second, one per repetition
+  double mean = 0.0;
+  double stddev = 0.0;  // sample standard deviation; 0 for one repetition
+};
+
+Stats summarize(std::vector<double> samples) {
+  Stats s;
+  s.samples = std::move(samples);
+  for (double x : s.samples) s.mean += x;
+  s.mean /= static_cast<double>(s.samples.size());
+  if (s.samples.size() > 1) {
+    double ss = 0.0;
+    for (double x : s.samples) ss += (x - s.mean) * (x - s.mean);
+    s.stddev = std::sqrt(ss / static_cast<double>(s.samples.size() - 1));
+  }
+  return s;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int run_bench(BenchFlags& f) {
+  validate(f.model);
+  validate(f.cache);
+  if (f.n_prompt < 0) usage_error("-p/--n-prompt must be >= 0, got {}", f.n_prompt);
+  if (f.n_gen < 0) usage_error("-n/--n-gen must be >= 0, got {}", f.n_gen);
+  if (f.reps < 1) usage_error("-r/--repetitions must be at least 1, got {}", f.reps);
+  if (f.n_prompt == 0 && f.n_gen == 0) usage_error("nothing to measure: -p and -n are both 0");
+
+  const auto model = load_model(f.model.model);
+  const ModelConfig& c = model->config();
+  Session session(*model, session_options(f.model, f.cache));
+  const CacheConfig& cache = session.options().cache;
+  if (cache.policy == "full" && std::max(f.n_prompt, f.n_gen + 1) > cache.context)
+    usage_error("the test needs {} tokens of context, more than --ctx-size {}",
+                std::max(f.n_prompt, f.n_gen + 1), cache.context);
+
+  // Random tokens, as llama-bench uses: the speed does not depend on what the text says.
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> any_token(0, session.vocab_size() - 1);
+  const auto random_tokens = [&](int n) {
+    std::vector<int32_t> t(static_cast<size_t>(n));
+    for (int32_t& id : t) id = any_token(rng);
+    return t;
+  };
+  SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  Sampler sampler(greedy, session.vocab_size());
+
+  // Warm-up: first touches of the weights and the caches stay out of the figures.
+  session.feed(random_tokens(std::min(16, std::max(f.n_prompt, 1))));
+
+  std::vector<std::pair<std::string, Stats>> results;
+  if (f.n_prompt > 0) {
+    std::vector<double> samples;
+    for (int r = 0; r < f.reps; ++r) {
+      const std::vector<int32_t> prompt = random_tokens(f.n_prompt);
+      session.reset();
+      const auto t0 = std::chrono::steady_clock::now();
+      session.feed(prompt);
+      samples.push_back(f.n_prompt / seconds_since(t0));
+    }
+    results.emplace_back(fmt::format("pp{}", f.n_prompt), summarize(samples));
+  }
+  if (f.n_gen > 0) {
+    std::vector<double> samples;
+    for (int r = 0; r < f.reps; ++r) {
+      session.reset();
+      std::vector<int32_t> history = random_tokens(1);
+      session.feed(history);
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < f.n_gen; ++i) {
+        const int32_t id = sampler.sample(session.logits(), history);
+        history.push_back(id);
+        session.feed(std::span<const int32_t>(&id, 1));
+      }
+      samples.push_back(f.n_gen / seconds_since(t0));
+    }
+    results.emplace_back(fmt::format("tg{}", f.n_gen), summarize(samples));
+  }
+
+  int64_t n_params = 0;
+  for (const GgufTensor& t : model->file().tensors()) n_params += t.n_elements;
+  const std::string name = c.name.empty() ? c.arch_name : c.name;
+
+  if (f.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [test, s] : results)
+      out.push_back({{"model", name},
+                     {"architecture", c.arch_name},
+                     {"model_file", f.model.model},
+                     {"weight_bytes", model->weight_bytes()},
+                     {"n_params", n_params},
+                     {"threads", f.model.threads},
+                     {"cache", cache.policy},
+                     {"cache_description", describe_cache(cache)},
+                     {"kv_bytes", session.kv_bytes()},
+                     {"test", test},
+                     {"n_prompt", test[0] == 'p' ? f.n_prompt : 0},
+                     {"n_gen", test[0] == 't' ? f.n_gen : 0},
+                     {"repetitions", f.reps},
+                     {"samples_ts", s.samples},
+                     {"avg_ts", s.mean},
+                     {"stddev_ts", s.stddev}});
+    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return 0;
+  }
+
+  std::printf("| %-28s | %10s | %8s | %7s | %-8s | %7s | %20s |\n", "model", "size", "params",
+              "threads", "cache", "test", "t/s");
+  std::printf("| %s | %s: | %s: | %s: | %s | %s: | %s: |\n", std::string(28, '-').c_str(),
+              std::string(9, '-').c_str(), std::string(7, '-').c_str(), std::string(6, '-').c_str(),
+              std::string(8, '-').c_str(), std::string(6, '-').c_str(), std::string(19, '-').c_str());
+  for (const auto& [test, s] : results) {
+    const std::string ts = fmt::format("{:.2f} ± {:.2f}", s.mean, s.stddev);
+    std::printf("| %-28s | %10s | %7.1fM | %7d | %-8s | %7s | %20s |\n", name.c_str(),
+                format_bytes(model->weight_bytes()).c_str(), n_params / 1e6, f.model.threads,
+                cache.policy.c_str(), test.c_str(), ts.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_bench(CLI::App& root) {
+  auto flags = std::make_shared<BenchFlags>();
+  CLI::App* app = root.add_subcommand("bench", "measure prompt processing and generation speed");
+  add_model_flags(*app, flags->model);
+  add_cache_flags(*app, flags->cache);
+  app->add_option("-p,--n-prompt", flags->n_prompt, "prompt tokens per test (0: skip)");
+  app->add_option("-n,--n-gen", flags->n_gen, "generated tokens per test (0: skip)");
+  app->add_option("-r,--repetitions", flags->reps, "repetitions of each test");
+  app->add_flag("--json", flags->json, "print the results as JSON");
+  return {app, [flags] { return run_bench(*flags); }};
+}
+
+}  // namespace kvc::cli

@@ -1,0 +1,100 @@
+// What the model-running subcommands share: flags for the model, threads and cache policy,
+// sampling and prompt, their validation, and small output helpers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "base/error.h"
+#include "engine/session.h"
+#include "model/model.h"
+#include "sampling/sampler.h"
+
+namespace kvc::cli {
+
+// A flag value that parses but makes no sense: main() prints it and exits 2, like a bad flag.
+class UsageError : public Error {
+ public:
+  explicit UsageError(const std::string& what) : Error(what) {}
+};
+
+template <typename... Args>
+[[noreturn]] void usage_error(fmt::format_string<Args...> format, Args&&... args) {
+  throw UsageError(fmt::format(format, std::forward<Args>(args)...));
+}
+
+// A subcommand: its CLI11 node, and what to run when the user picked it. run() returns the
+// process exit code and throws kvc::Error on failure.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+inline constexpr const char* kDefaultModel = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+struct ModelFlags {
+  std::string model = kDefaultModel;
+  int threads = 0;  // set to the core count when the flags are added
+};
+
+struct CacheFlags {
+  int64_t ctx_size = 4096;
+  std::string policy = "cascade";
+  int sinks = 64;
+  int cache_size = 2048;
+  int cascades = 4;
+  float beta = 0.9999f;
+  std::string head_reduction = "max";
+  int stride = 512;
+};
+
+struct SamplingFlags {
+  SamplingParams params;
+  int64_t seed = -1;  // -1: random, as llama.cpp
+};
+
+struct PromptFlags {
+  std::string prompt;
+  std::string file;
+  int n_predict = 128;  // -1: until end of generation (or a full context)
+};
+
+void add_model_flags(CLI::App& app, ModelFlags& flags);
+void add_cache_flags(CLI::App& app, CacheFlags& flags);
+void add_sampling_flags(CLI::App& app, SamplingFlags& flags);
+// n_predict's default is the caller's (flags.n_predict before the call).
+void add_prompt_flags(CLI::App& app, PromptFlags& flags);
+
+// Each throws UsageError naming the flag and the rule it breaks.
+void validate(const ModelFlags& flags);
+void validate(const CacheFlags& flags);
+void validate(SamplingFlags& flags);  // also resolves the seed into params
+void validate(const PromptFlags& flags);
+
+// Loads the model, with a hint to fetch it when the file is missing.
+std::unique_ptr<Model> load_model(const std::string& path);
+SessionOptions session_options(const ModelFlags& model, const CacheFlags& cache);
+// The prompt text from -p or -f (exactly one may be given; neither gives "").
+std::string read_prompt(const PromptFlags& flags);
+
+// KV cache bytes a session with this policy allocates (keys and values, f32), computed from
+// the config alone: bounded policies hold sinks + size slots per global layer, full holds the
+// context, and local (sliding-window) layers hold their window.
+size_t kv_cache_bytes(const ModelConfig& config, const CacheConfig& cache);
+// "cascade (sinks 64 + 2048 slots in 4 cascades, beta 0.9999)" and the like.
+std::string describe_cache(const CacheConfig& cache);
+
+// A float flag as the user wrote it (0.9999, not 0.99989998...) for JSON output.
+double as_written(float x);
+
+// "93.4 MiB"
+std::string format_bytes(size_t bytes);
+
+// Tokens per second, 0 when nothing was timed.
+inline double per_second(int64_t n, double seconds) { return seconds > 0 ? n / seconds : 0.0; }
+
+}  // namespace kvc::cli
