@@ -5,9 +5,10 @@
 namespace kvc {
 
 namespace {
-// Spins this many times on the generation counter before sleeping. Between the matrix products
-// of one token the gap is microseconds, far below a futex wake-up.
-constexpr int kSpinIterations = 1 << 16;
+// Spins this many times (a pause is tens of cycles) on the generation counter before sleeping.
+// Between the matrix products of one token the gap is microseconds, far below a futex wake-up;
+// a longer wait means the caller is busy elsewhere and the core is better given back.
+constexpr int kSpinIterations = 1 << 14;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -64,7 +65,13 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   }
   wake_.notify_all();
   fn(0, n_threads_);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  // A worker that was descheduled (more threads than free cores) needs the core: yield to it.
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kSpinIterations)
+      cpu_relax();
+    else
+      std::this_thread::yield();
+  }
   job_ = nullptr;
 }
 
