@@ -131,14 +131,16 @@ int run_bench(BenchFlags& f) {
     return 0;
   }
 
-  std::printf("| %-28s | %10s | %8s | %7s | %-8s | %7s | %20s |\n", "model", "size", "params",
+  const int w = static_cast<int>(std::max<size_t>(5, name.size()));
+  std::printf("| %-*s | %10s | %8s | %7s | %-8s | %7s | %20s |\n", w, "model", "size", "params",
               "threads", "cache", "test", "t/s");
-  std::printf("| %s | %s: | %s: | %s: | %s | %s: | %s: |\n", std::string(28, '-').c_str(),
+  std::printf("| %s | %s: | %s: | %s: | %s | %s: | %s: |\n", std::string(w, '-').c_str(),
               std::string(9, '-').c_str(), std::string(7, '-').c_str(), std::string(6, '-').c_str(),
               std::string(8, '-').c_str(), std::string(6, '-').c_str(), std::string(19, '-').c_str());
   for (const auto& [test, s] : results) {
     const std::string ts = fmt::format("{:.2f} ± {:.2f}", s.mean, s.stddev);
-    std::printf("| %-28s | %10s | %7.1fM | %7d | %-8s | %7s | %20s |\n", name.c_str(),
+    // "±" is two bytes but one column: pad by hand.
+    std::printf("| %-*s | %10s | %7.1fM | %7d | %-8s | %7s | %21s |\n", w, name.c_str(),
                 format_bytes(model->weight_bytes()).c_str(), n_params / 1e6, f.model.threads,
                 cache.policy.c_str(), test.c_str(), ts.c_str());
   }
