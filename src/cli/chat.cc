@@ -2,6 +2,7 @@
 // session keeps its cache between turns: each turn feeds only the text the template adds.
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 
@@ -28,6 +29,23 @@ std::string trim(const std::string& s) {
   return s.substr(a, b - a + 1);
 }
 
+// Where the new rendering of the conversation continues past what the session has seen:
+// `at_gen` (the last rendering, with the generation prompt) followed by the raw `reply`.
+// Templates append, so usually the whole seen text is a prefix. Some (Gemma's) trim the reply
+// they re-render; then the turn resumes after the trimmed reply, and the whitespace the model
+// generated stays in the cache instead of costing a fresh start. npos: start afresh.
+size_t resume_point(const std::string& rendered, const std::string& at_gen,
+                    const std::string& reply) {
+  const std::string seen = at_gen + reply;
+  if (rendered.compare(0, seen.size(), seen) == 0) return seen.size();
+  if (rendered.compare(0, at_gen.size(), at_gen) != 0) return std::string::npos;
+  size_t i = at_gen.size();
+  while (i < rendered.size() && std::isspace(static_cast<unsigned char>(rendered[i]))) ++i;
+  const std::string trimmed = trim(reply);
+  if (rendered.compare(i, trimmed.size(), trimmed) != 0) return std::string::npos;
+  return i + trimmed.size();
+}
+
 int run_chat(ChatFlags& f) {
   validate(f.model);
   validate(f.cache);
@@ -40,8 +58,9 @@ int run_chat(ChatFlags& f) {
 
   std::vector<ChatMessage> messages;
   if (!f.system.empty()) messages.push_back({"system", f.system});
-  std::string fed;                // the conversation text the session has seen
-  std::vector<int32_t> history;   // its tokens, for the repetition penalty
+  std::string at_gen;             // the last rendering fed, ending in the generation prompt
+  std::string reply;              // the reply generated after it, all fed
+  std::vector<int32_t> history;   // every token fed, for the repetition penalty
   const bool interactive = isatty(STDIN_FILENO);
 
   std::string line;
@@ -54,22 +73,19 @@ int run_chat(ChatFlags& f) {
 
     messages.push_back({"user", line});
     const std::string rendered = apply_chat_template(model->chat_format(), messages, true);
-    // Templates append: the new turn is what follows the text already fed. A template that
-    // rewrites earlier turns (none we ship) costs a fresh start.
-    std::string new_text;
-    bool first = fed.empty();
-    if (!first && rendered.compare(0, fed.size(), fed) == 0) {
-      new_text = rendered.substr(fed.size());
-    } else {
+    const size_t resume = at_gen.empty() ? std::string::npos : resume_point(rendered, at_gen, reply);
+    const bool first = resume == std::string::npos;
+    if (first) {
+      if (!at_gen.empty())
+        std::fprintf(stderr, "kvcascade: the template rewrote earlier turns; re-reading the conversation\n");
       session.reset();
       history.clear();
-      new_text = rendered;
-      first = true;
     }
+    const std::string new_text = first ? rendered : rendered.substr(resume);
     const std::vector<int32_t> tokens = tokenizer.encode(new_text, /*add_special=*/first, true);
     session.feed(tokens);
     history.insert(history.end(), tokens.begin(), tokens.end());
-    fed = rendered;
+    at_gen = rendered;
 
     const Generation g = generate(session, sampler, tokenizer, history, f.prompt.n_predict,
                                   /*feed_last=*/true, [](std::string_view piece) {
@@ -78,7 +94,7 @@ int run_chat(ChatFlags& f) {
                                   });
     std::printf("\n");
     std::fflush(stdout);
-    fed += g.text;
+    reply = g.text;
     messages.push_back({"assistant", g.text});
     if (g.stop == "context") {
       std::fprintf(stderr, "kvcascade: the context is full (raise -c or use a bounded --cache)\n");
