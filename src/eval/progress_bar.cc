@@ -49,11 +49,12 @@ void ProgressBar::draw(int64_t done, int64_t total) {
                format_duration(eta).c_str());
   std::fflush(stderr);
   drawn_ = true;
+  drawn_done_ = done;
 }
 
 void ProgressBar::finish() {
   if (!enabled_ || !drawn_) return;
-  draw(last_done_, last_total_);
+  if (drawn_done_ != last_done_) draw(last_done_, last_total_);
   std::fputc('\n', stderr);
   drawn_ = false;
   enabled_ = false;

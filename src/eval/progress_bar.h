@@ -26,7 +26,7 @@ class ProgressBar {
   std::string unit_;
   bool enabled_;
   bool drawn_ = false;
-  int64_t last_done_ = 0, last_total_ = 0;
+  int64_t last_done_ = 0, last_total_ = 0, drawn_done_ = -1;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
