@@ -7,8 +7,10 @@
 // contents differ, because competitions are decided per head.
 //
 // Positions: sinks 0..NS-1, then the sub-caches from the oldest (C-1) to the newest (0), each by
-// age. Sub-cache i stores a key rotated at a monotonic virtual index (count_i, the number of
-// tokens it ever accepted); its segment's pos_offset maps that to the cache position. A token is
+// age. Sub-cache i stores a key rotated at a monotonic virtual index (count_i: NS + the number of
+// tokens it ever accepted); its segment's pos_offset maps that to the cache position. Counting
+// from NS makes sub-cache 0's virtual positions the real ones until it first evicts, so the
+// cascade equals the full cache bit for bit while nothing has moved. A token is
 // rotated by a delta only when it moves: into sub-cache 0 from the chunk, on to the next
 // sub-cache, or into a competed slot. O(C * head_dim) rotation per token, never the whole cache.
 #include <algorithm>
@@ -30,7 +32,7 @@ class CascadeCache final : public LayerKvCache {
         rotator_(rotator), slots_per_head_(c.sinks + c.size),
         k_(static_cast<size_t>(shape.n_heads) * slots_per_head_ * shape.head_dim), v_(k_.size()),
         score_(static_cast<size_t>(shape.n_heads) * slots_per_head_, 0.0f), mass_(score_.size(), 0.0f),
-        index_(score_.size(), 0), head_(c_, 0), fill_(c_, 0), count_(c_, 0),
+        index_(score_.size(), 0), head_(c_, 0), fill_(c_, 0), count_(c_, c.sinks),
         carry_k_(static_cast<size_t>(shape.n_heads) * shape.head_dim), carry_v_(carry_k_.size()),
         carry_(shape.n_heads) {}
 
@@ -94,7 +96,7 @@ class CascadeCache final : public LayerKvCache {
     mass_dirty_ = false;
     std::fill(head_.begin(), head_.end(), 0);
     std::fill(fill_.begin(), fill_.end(), 0);
-    std::fill(count_.begin(), count_.end(), 0);
+    std::fill(count_.begin(), count_.end(), ns_);
   }
 
   size_t bytes() const override {
@@ -199,7 +201,7 @@ class CascadeCache final : public LayerKvCache {
   std::vector<float> score_, mass_; // [head][NS + S]
   std::vector<int64_t> index_;      // [head][NS + S] stream index
   std::vector<int> head_, fill_;    // per sub-cache, shared by every head
-  std::vector<int64_t> count_;      // per sub-cache: tokens ever accepted (next virtual index)
+  std::vector<int64_t> count_;      // per sub-cache: NS + tokens ever accepted (next virtual index)
   int n_sinks_ = 0;
   int64_t t_ = 0;                   // stream index of the next arrival
   bool mass_dirty_ = false;         // a view handed out mass buffers that no commit has read

@@ -1,9 +1,11 @@
 // `window` (StreamingLLM): NS sinks plus a ring of the S most recent tokens.
 //
 // Positions are cache positions: sinks 0..NS-1, ring tokens numbered by age right after them.
-// A ring token's key is rotated once, at a monotonic virtual index (the count of tokens that ever
-// entered the ring); the ring's pos_offset = NS + fill - count maps virtual to cache positions, so
-// the whole ring slides down one position per step without touching a key.
+// A ring token's key is rotated once, at a monotonic virtual index (NS + the count of tokens that
+// ever entered the ring); the ring's pos_offset = fill - count maps virtual to cache positions,
+// so the whole ring slides down one position per step without touching a key. Counting from NS
+// makes the virtual position the real one until the ring wraps: no rotation at all, and the
+// results equal the full cache's bit for bit while nothing has been evicted.
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -50,7 +52,7 @@ class WindowCache final : public LayerKvCache {
         virt = slot;
       } else {
         slot = ns_ + static_cast<int>(count_ % s_);  // the oldest slot once the ring is full
-        virt = count_++;
+        virt = ns_ + count_++;
         fill_ = std::min(fill_ + 1, s_);
       }
       index_[slot] = t_;
@@ -72,12 +74,12 @@ class WindowCache final : public LayerKvCache {
     std::vector<SlotInfo> out;
     for (int i = 0; i < n_sinks_; ++i) out.push_back({index_[i], i, 0.0f});
     for (int64_t virt = count_ - fill_; virt < count_; ++virt)
-      out.push_back({index_[ns_ + virt % s_], virt + ring_offset(), 0.0f});
+      out.push_back({index_[ns_ + virt % s_], ns_ + virt + ring_offset(), 0.0f});
     return out;
   }
 
  private:
-  int64_t ring_offset() const { return n_sinks_ + fill_ - count_; }
+  int64_t ring_offset() const { return n_sinks_ + fill_ - count_ - ns_; }
   float* key(int h, int slot) { return &k_[(static_cast<size_t>(h) * (ns_ + s_) + slot) * shape_.head_dim]; }
   float* value(int h, int slot) { return &v_[(static_cast<size_t>(h) * (ns_ + s_) + slot) * shape_.head_dim]; }
 
