@@ -1,0 +1,194 @@
+// The evaluations end to end on SmolLM2: streaming perplexity of a short KJV stretch under every
+// policy, and passkey retrieval at one short length with the full cache. The asserts are ones a
+// real bug breaks: a bounded cache larger than the stream must give exactly the full cache's
+// numbers (nothing is evicted, positions are the stream's), a small one must differ but stay sane.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "base/error.h"
+#include "engine/session.h"
+#include "eval/cache_census.h"
+#include "eval/passkey.h"
+#include "eval/perplexity.h"
+#include "model/model.h"
+
+namespace kvc {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kModel = std::string(KVC_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+const std::string kText = std::string(KVC_SOURCE_DIR) + "/data/kjv.txt";
+constexpr int kThreads = 2;
+constexpr size_t kStreamTokens = 768;
+
+class EvalQuick : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!fs::exists(kModel) || !fs::exists(kText)) return;
+    model_ = Model::load(kModel).release();
+    std::ifstream in(kText, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    // 12 KB of text is well over 768 tokens; cut to a fixed count so the test does not depend on
+    // where a line ends.
+    tokens_ = new std::vector<int32_t>(model_->tokenizer().encode(s.str().substr(0, 12000), true, false));
+    tokens_->resize(std::min(tokens_->size(), kStreamTokens));
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    delete tokens_;
+    model_ = nullptr;
+    tokens_ = nullptr;
+  }
+  void SetUp() override {
+    if (!fs::exists(kModel)) GTEST_SKIP() << kModel << " missing (scripts/fetch-model.sh)";
+    if (!fs::exists(kText)) GTEST_SKIP() << kText << " missing (scripts/prepare-text.sh)";
+    ASSERT_EQ(tokens_->size(), kStreamTokens);
+  }
+
+  static CacheConfig cache(const std::string& policy, int sinks, int size, int cascades = 4) {
+    CacheConfig c;
+    c.policy = policy;
+    c.sinks = sinks;
+    c.size = size;
+    c.cascades = cascades;
+    c.context = static_cast<int64_t>(kStreamTokens) + 16;
+    return c;
+  }
+
+  static PerplexityResult ppl(const CacheConfig& c, int stride = 256) {
+    Session session(*model_, SessionOptions{kThreads, c, stride});
+    PerplexityOptions o;
+    o.bucket = 256;
+    return streaming_perplexity(session, *tokens_, o);
+  }
+
+  static Model* model_;
+  static std::vector<int32_t>* tokens_;
+};
+
+Model* EvalQuick::model_ = nullptr;
+std::vector<int32_t>* EvalQuick::tokens_ = nullptr;
+
+double rel(double a, double b) { return std::abs(a - b) / b; }
+
+TEST_F(EvalQuick, FullCachePerplexityIsSaneAndBucketed) {
+  const PerplexityResult r = ppl(cache("full", 0, 0));
+  ASSERT_FALSE(r.cancelled);
+  EXPECT_EQ(r.tokens_fed, static_cast<int64_t>(kStreamTokens));
+  EXPECT_EQ(r.total.count, static_cast<int64_t>(kStreamTokens) - 1);
+  ASSERT_TRUE(std::isfinite(r.total.ppl()));
+  // A working 135M model on the KJV scores far better than chance (49152) and worse than 1.
+  EXPECT_GT(r.total.ppl(), 1.5);
+  EXPECT_LT(r.total.ppl(), 60.0);
+  ASSERT_EQ(r.buckets.size(), 3u);
+  int64_t counted = 0;
+  for (const auto& b : r.buckets) counted += b.sum.count;
+  EXPECT_EQ(counted, r.total.count);
+}
+
+TEST_F(EvalQuick, StrideDoesNotChangeFullCachePerplexity) {
+  // Strided prefill is exact attention with the full cache: the chunking must not matter.
+  const double a = ppl(cache("full", 0, 0), 512).total.ppl();
+  const double b = ppl(cache("full", 0, 0), 100).total.ppl();
+  EXPECT_LT(rel(b, a), 1e-3) << a << " vs " << b;
+}
+
+TEST_F(EvalQuick, BoundedCachesLargerThanTheStreamEqualFull) {
+  const double full = ppl(cache("full", 0, 0)).total.ppl();
+  // 64 sinks + 1024 slots hold all 768 tokens: nothing is evicted, every key is at its stream
+  // position, so any difference is a bug in the policy or its positions.
+  for (const char* policy : {"window", "cascade", "h2o"}) {
+    const double p = ppl(cache(policy, 64, 1024)).total.ppl();
+    EXPECT_LT(rel(p, full), 1e-3) << policy << ": " << p << " vs full " << full;
+  }
+}
+
+TEST_F(EvalQuick, SmallCachesDifferFromFullButStaySane) {
+  const double full = ppl(cache("full", 0, 0)).total.ppl();
+  // 16 + 128 slots against a 768-token stream: most of it is evicted.
+  for (const char* policy : {"window", "cascade", "h2o"}) {
+    const PerplexityResult r = ppl(cache(policy, 16, 128));
+    const double p = r.total.ppl();
+    ASSERT_TRUE(std::isfinite(p)) << policy;
+    EXPECT_GT(rel(p, full), 1e-4) << policy << " evicted tokens yet matches full exactly: " << p;
+    // Losing the far past costs some perplexity, but a broken cache (wrong positions, garbage
+    // keys) costs far more than half again.
+    EXPECT_LT(p, full * 1.5) << policy << ": " << p << " vs full " << full;
+    EXPECT_GT(p, full * 0.9) << policy << ": " << p << " vs full " << full;
+    EXPECT_EQ(r.buckets.size(), 3u);
+  }
+}
+
+TEST_F(EvalQuick, CascadeKeepsOlderTokensThanTheWindow) {
+  SessionOptions o{kThreads, cache("window", 16, 128), 128};
+  const CacheCensus win = cache_census(*model_, o, *tokens_);
+  o.cache = cache("cascade", 16, 128, 4);
+  const CacheCensus cas = cache_census(*model_, o, *tokens_);
+  ASSERT_EQ(win.stream_length, static_cast<int64_t>(kStreamTokens));
+  ASSERT_FALSE(win.slots.empty());
+  ASSERT_FALSE(cas.slots.empty());
+  const int64_t n = win.stream_length;
+  int64_t win_oldest_nonsink = n, cas_oldest_nonsink = n;
+  for (const auto& s : win.slots)
+    if (s.index >= 16) win_oldest_nonsink = std::min(win_oldest_nonsink, s.index);
+  for (const auto& s : cas.slots)
+    if (s.index >= 16) cas_oldest_nonsink = std::min(cas_oldest_nonsink, s.index);
+  // The window holds exactly the last 128 tokens; the cascade spans about 3.75x as far.
+  EXPECT_EQ(win_oldest_nonsink, n - 128);
+  EXPECT_LT(cas_oldest_nonsink, n - 256);
+  // Both hold sinks + size slots per head once full.
+  const auto& cfg = model_->config();
+  EXPECT_EQ(win.slots.size(), static_cast<size_t>(cfg.n_layers * cfg.n_kv_heads * (16 + 128)));
+  EXPECT_EQ(cas.slots.size(), win.slots.size());
+}
+
+TEST_F(EvalQuick, PasskeyPromptHasExactLengthAndTheKeyWhereItSays) {
+  const Tokenizer& tok = model_->tokenizer();
+  for (PasskeyFormat format : {PasskeyFormat::Plain, PasskeyFormat::Chat}) {
+    for (double depth : {0.0, 0.5, 0.99}) {
+      const PasskeyPrompt p = build_passkey_prompt(tok, 700, depth, "48213", format);
+      ASSERT_EQ(p.tokens.size(), 700u);
+      const std::string text = tok.decode(p.tokens);
+      // Stated exactly twice, inside one sentence, and nowhere else.
+      const size_t first = text.find("48213");
+      ASSERT_NE(first, std::string::npos);
+      EXPECT_NE(text.find("48213", first + 1), std::string::npos);
+      EXPECT_EQ(text.find("48213", text.find("48213", first + 1) + 1), std::string::npos);
+      const std::string from_key(tok.decode(std::vector<int32_t>(
+          p.tokens.begin() + p.key_begin, p.tokens.begin() + p.key_begin + 6)));
+      EXPECT_NE(from_key.find("The pass key is"), std::string::npos) << from_key;
+      EXPECT_NEAR(p.depth, depth, 0.1);
+      EXPECT_EQ(text.substr(text.size() - 15), "The pass key is");  // the question comes last
+    }
+  }
+  EXPECT_THROW(build_passkey_prompt(tok, 40, 0.5, "12345", PasskeyFormat::Plain), Error);
+}
+
+TEST_F(EvalQuick, PasskeyRetrievedWithFullCacheAtShortLength) {
+  CacheConfig c = cache("full", 0, 0);
+  c.context = 1024;
+  Session session(*model_, SessionOptions{kThreads, c, 512});
+  PasskeyOptions o;
+  o.lengths = {768};
+  o.samples = 1;
+  o.seed = 3;
+  const PasskeyResult r = run_passkey(session, o);
+  ASSERT_EQ(r.samples.size(), 5u);
+  for (const auto& s : r.samples) EXPECT_EQ(s.key.size(), 5u);
+  // Inside its own window with nothing evicted the model must find the key (almost) always.
+  EXPECT_GE(r.accuracy(768), 0.8) << "answers: " << r.samples[0].answer << " | "
+                                  << r.samples[1].answer << " | " << r.samples[2].answer;
+}
+
+}  // namespace
+}  // namespace kvc
