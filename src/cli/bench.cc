@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <random>
 
+#include <sys/resource.h>
+
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -18,6 +20,7 @@ struct BenchFlags {
   int n_prompt = 512;
   int n_gen = 128;
   int reps = 3;
+  int64_t depth = 0;  // tokens already in the stream before each test (llama-bench's -d)
   bool json = false;
 };
 
@@ -40,6 +43,13 @@ Stats summarize(std::vector<double> samples) {
   return s;
 }
 
+// Peak resident memory of the process so far.
+size_t peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<size_t>(u.ru_maxrss) * 1024;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -51,14 +61,16 @@ int run_bench(BenchFlags& f) {
   if (f.n_gen < 0) usage_error("-n/--n-gen must be >= 0, got {}", f.n_gen);
   if (f.reps < 1) usage_error("-r/--repetitions must be at least 1, got {}", f.reps);
   if (f.n_prompt == 0 && f.n_gen == 0) usage_error("nothing to measure: -p and -n are both 0");
+  if (f.depth < 0) usage_error("-d/--depth must be >= 0, got {}", f.depth);
 
   const auto model = load_model(f.model.model);
   const ModelConfig& c = model->config();
   Session session(*model, session_options(f.model, f.cache));
   const CacheConfig& cache = session.options().cache;
-  if (cache.policy == "full" && std::max(f.n_prompt, f.n_gen + 1) > cache.context)
-    usage_error("the test needs {} tokens of context, more than --ctx-size {}",
-                std::max(f.n_prompt, f.n_gen + 1), cache.context);
+  const int64_t needed = f.depth + std::max(f.n_prompt, f.n_gen + 1);
+  if (cache.policy == "full" && needed > cache.context)
+    usage_error("the test needs {} tokens of context, more than --ctx-size {}", needed,
+                cache.context);
 
   // Random tokens, as llama-bench uses: the speed does not depend on what the text says.
   std::mt19937 rng(1234);
@@ -75,22 +87,30 @@ int run_bench(BenchFlags& f) {
   // Warm-up: first touches of the weights and the caches stay out of the figures.
   session.feed(random_tokens(std::min(16, std::max(f.n_prompt, 1))));
 
+  // A fresh stream, `depth` tokens deep (untimed), before every repetition.
+  const auto start_stream = [&] {
+    session.reset();
+    if (f.depth > 0) session.feed(random_tokens(static_cast<int>(f.depth)));
+  };
+
   std::vector<std::pair<std::string, Stats>> results;
   if (f.n_prompt > 0) {
     std::vector<double> samples;
     for (int r = 0; r < f.reps; ++r) {
       const std::vector<int32_t> prompt = random_tokens(f.n_prompt);
-      session.reset();
+      start_stream();
       const auto t0 = std::chrono::steady_clock::now();
       session.feed(prompt);
       samples.push_back(f.n_prompt / seconds_since(t0));
     }
-    results.emplace_back(fmt::format("pp{}", f.n_prompt), summarize(samples));
+    results.emplace_back(f.depth > 0 ? fmt::format("pp{} @ d{}", f.n_prompt, f.depth)
+                                     : fmt::format("pp{}", f.n_prompt),
+                         summarize(samples));
   }
   if (f.n_gen > 0) {
     std::vector<double> samples;
     for (int r = 0; r < f.reps; ++r) {
-      session.reset();
+      start_stream();
       std::vector<int32_t> history = random_tokens(1);
       session.feed(history);
       const auto t0 = std::chrono::steady_clock::now();
@@ -101,7 +121,9 @@ int run_bench(BenchFlags& f) {
       }
       samples.push_back(f.n_gen / seconds_since(t0));
     }
-    results.emplace_back(fmt::format("tg{}", f.n_gen), summarize(samples));
+    results.emplace_back(f.depth > 0 ? fmt::format("tg{} @ d{}", f.n_gen, f.depth)
+                                     : fmt::format("tg{}", f.n_gen),
+                         summarize(samples));
   }
 
   int64_t n_params = 0;
@@ -123,6 +145,8 @@ int run_bench(BenchFlags& f) {
                      {"test", test},
                      {"n_prompt", test[0] == 'p' ? f.n_prompt : 0},
                      {"n_gen", test[0] == 't' ? f.n_gen : 0},
+                     {"n_depth", f.depth},
+                     {"peak_rss_bytes", peak_rss_bytes()},
                      {"repetitions", f.reps},
                      {"samples_ts", s.samples},
                      {"avg_ts", s.mean},
@@ -132,15 +156,15 @@ int run_bench(BenchFlags& f) {
   }
 
   const int w = static_cast<int>(std::max<size_t>(5, name.size()));
-  std::printf("| %-*s | %10s | %8s | %7s | %-8s | %7s | %20s |\n", w, "model", "size", "params",
+  std::printf("| %-*s | %10s | %8s | %7s | %-8s | %14s | %20s |\n", w, "model", "size", "params",
               "threads", "cache", "test", "t/s");
   std::printf("| %s | %s: | %s: | %s: | %s | %s: | %s: |\n", std::string(w, '-').c_str(),
               std::string(9, '-').c_str(), std::string(7, '-').c_str(), std::string(6, '-').c_str(),
-              std::string(8, '-').c_str(), std::string(6, '-').c_str(), std::string(19, '-').c_str());
+              std::string(8, '-').c_str(), std::string(13, '-').c_str(), std::string(19, '-').c_str());
   for (const auto& [test, s] : results) {
     const std::string ts = fmt::format("{:.2f} ± {:.2f}", s.mean, s.stddev);
     // "±" is two bytes but one column: pad by hand.
-    std::printf("| %-*s | %10s | %7.1fM | %7d | %-8s | %7s | %21s |\n", w, name.c_str(),
+    std::printf("| %-*s | %10s | %7.1fM | %7d | %-8s | %14s | %21s |\n", w, name.c_str(),
                 format_bytes(model->weight_bytes()).c_str(), n_params / 1e6, f.model.threads,
                 cache.policy.c_str(), test.c_str(), ts.c_str());
   }
@@ -157,6 +181,8 @@ Command add_bench(CLI::App& root) {
   app->add_option("-p,--n-prompt", flags->n_prompt, "prompt tokens per test (0: skip)");
   app->add_option("-n,--n-gen", flags->n_gen, "generated tokens per test (0: skip)");
   app->add_option("-r,--repetitions", flags->reps, "repetitions of each test");
+  app->add_option("-d,--depth", flags->depth,
+                  "tokens streamed (strided prefill, untimed) before each test");
   app->add_flag("--json", flags->json, "print the results as JSON");
   return {app, [flags] { return run_bench(*flags); }};
 }
