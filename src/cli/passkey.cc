@@ -23,7 +23,7 @@ struct PasskeyFlags {
   int samples = 4;
   int64_t seed = 1;
   int max_new = 8;
-  std::string format = "chat";
+  std::string format = "plain";
   std::string csv;
   bool json = false;
   bool progress = false;
@@ -196,8 +196,8 @@ Command add_passkey(CLI::App& root) {
   app->add_option("--seed", flags->seed, "seed of the keys and depths");
   app->add_option("--max-new", flags->max_new, "tokens to decode for the answer");
   app->add_option("--format", flags->format,
-                  "prompt: chat (user turn, reply opened with 'The pass key is') or plain")
-      ->check(CLI::IsMember({"chat", "plain"}));
+                  "prompt: plain (base-style completion, the reference protocol) or chat (user turn, reply opened with 'The pass key is')")
+      ->check(CLI::IsMember({"plain", "chat"}));
   app->add_option("--csv", flags->csv, "write the accuracy table as CSV to FILE");
   app->add_flag("--json", flags->json, "print one JSON object (table and every sample)");
   app->add_flag("--progress", flags->progress, "progress bar even when stderr is not a terminal");

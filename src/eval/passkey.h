@@ -51,7 +51,7 @@ struct PasskeyOptions {
   int bins = 5;
   uint64_t seed = 1;
   int max_new_tokens = 8;
-  PasskeyFormat format = PasskeyFormat::Chat;
+  PasskeyFormat format = PasskeyFormat::Plain;
   // Called after each sample with samples done and the total.
   std::function<void(int64_t done, int64_t total)> progress;
   // Checked between samples; when set the run stops and returns what it has.
