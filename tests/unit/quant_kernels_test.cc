@@ -329,8 +329,10 @@ TEST_P(QuantSimd, DotMatchesReference) {
 TEST_P(QuantSimd, MatmulMatchesReferenceDots) {
   for (GgmlType t : kWeightTypes) {
     const int64_t n = test_len(t);
-    // Padded strides: rows and columns need not be packed back to back.
-    const size_t wrb = row_bytes(t, n) + 6, xcb = row_bytes(activation_type(t), n) + 10;
+    // Padded strides: rows and columns need not be packed back to back. The padding keeps the
+    // blocks' natural alignment (2 bytes for weights, 4 for float and Q8_K activations), as
+    // GGUF data and the engine's activation buffers always do.
+    const size_t wrb = row_bytes(t, n) + 6, xcb = row_bytes(activation_type(t), n) + 12;
     const int64_t rows = 13;
     std::vector<uint8_t> w(wrb * rows);
     for (int64_t r = 0; r < rows; ++r) {
