@@ -7,10 +7,12 @@ namespace kvc {
 
 // out = x / rms(x) * weight, over n elements (out may alias x).
 void rmsnorm(const float* x, const float* weight, float* out, int64_t n, float eps);
-// gate = silu(gate) * up
+// gate = silu(gate) * up (SIMD; swiglu_reference is the scalar definition)
 void swiglu(float* gate, const float* up, int64_t n);
-// gate = gelu_tanh(gate) * up
+void swiglu_reference(float* gate, const float* up, int64_t n);
+// gate = gelu_tanh(gate) * up (SIMD; geglu_reference is the scalar definition)
 void geglu(float* gate, const float* up, int64_t n);
+void geglu_reference(float* gate, const float* up, int64_t n);
 // x += y
 void add_inplace(float* x, const float* y, int64_t n);
 // x *= s
