@@ -264,7 +264,9 @@ std::vector<Vec> expect_matches_reference(const TinyModelSpec& spec, const Loade
 void expect_feature_matters(const RefModel& wrong, const Loaded& l, const std::vector<Vec>& engine,
                             double tol, const char* what) {
   const std::vector<Vec> ref = reference_logits(wrong, l.weights, test_tokens(wrong.vocab));
-  EXPECT_GT(relative_error(engine, ref), 20 * tol) << what << " makes no visible difference";
+  const double err = relative_error(engine, ref);
+  EXPECT_GT(err, 20 * tol) << what << " makes no visible difference";
+  ::testing::Test::RecordProperty(std::string("without ") + what, fmt::format("{:.3g}", err));
 }
 
 constexpr double kF32Tol = 1e-4;
