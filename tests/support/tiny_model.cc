@@ -131,7 +131,8 @@ GgufWriter tiny_model_writer(const TinyModelSpec& s, TinyWeights& w) {
   g.add_i32_array("tokenizer.ggml.token_type", std::vector<int32_t>(tokens.size(), 1));
   g.add_string_array("tokenizer.ggml.merges", merges);
 
-  auto add = [&](const std::string& name, std::vector<float>& x, int cols, int rows, bool quantize) {
+  auto add = [&](const std::string& name, std::vector<float>& x, int cols, int rows,
+                 bool quantize) {
     if (name == s.omit_tensor) return;
     const GgmlType type = quantize ? s.weight_type : GgmlType::F32;
     round_trip(x, cols, type);

@@ -77,7 +77,8 @@ Vec matvec(const RefModel& m, const std::vector<float>& w, Vec x, int rows) {
   }
   Vec y(rows, 0.0);
   for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) y[r] += static_cast<double>(w[static_cast<size_t>(r) * cols + c]) * x[c];
+    for (int c = 0; c < cols; ++c)
+      y[r] += static_cast<double>(w[static_cast<size_t>(r) * cols + c]) * x[c];
   return y;
 }
 
@@ -167,7 +168,8 @@ std::vector<Vec> reference_logits(const RefModel& m, const TinyWeights& w,
   }
   std::vector<Vec> logits(n);
   const std::vector<float>& out = w.output.empty() ? w.token_embd : w.output;
-  for (int t = 0; t < n; ++t) logits[t] = matvec(m, out, rmsnorm(x[t], w.output_norm, m.eps), m.vocab);
+  for (int t = 0; t < n; ++t)
+    logits[t] = matvec(m, out, rmsnorm(x[t], w.output_norm, m.eps), m.vocab);
   return logits;
 }
 
@@ -184,7 +186,8 @@ std::vector<int32_t> test_tokens(int vocab) {
   return t;
 }
 
-std::vector<Vec> engine_logits(const Model& model, const std::vector<int32_t>& tokens, int threads) {
+std::vector<Vec> engine_logits(const Model& model, const std::vector<int32_t>& tokens,
+                               int threads) {
   const Transformer& tf = model.transformer();
   const int vocab = model.config().vocab_size;
   CacheConfig policy;
@@ -224,7 +227,9 @@ double relative_error(const std::vector<Vec>& got, const std::vector<Vec>& want)
   return err / scale;
 }
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + "kvc_tiny_" + name + ".gguf"; }
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "kvc_tiny_" + name + ".gguf";
+}
 
 struct Loaded {
   TinyWeights weights;
@@ -250,7 +255,8 @@ std::vector<Vec> expect_matches_reference(const TinyModelSpec& spec, const Loade
     if (got.size() != tokens.size()) return got;
     // Last-token logits after the prefill and after every decoded token, then every token.
     for (int t = kPrefill - 1; t < static_cast<int>(tokens.size()); ++t)
-      EXPECT_LT(relative_error({got[t]}, {want[t]}), tol) << "token " << t << ", " << threads << " threads";
+      EXPECT_LT(relative_error({got[t]}, {want[t]}), tol)
+          << "token " << t << ", " << threads << " threads";
     const double err = relative_error(got, want);
     EXPECT_LT(err, tol) << threads << " threads";
     ::testing::Test::RecordProperty("max_relative_error_threads_" + std::to_string(threads),
