@@ -592,6 +592,140 @@ struct Q6KRows {
   }
 };
 
+#if HWY_TARGET == HWY_AVX3_DL
+// ---- many columns on 512-bit VNNI ----------------------------------------------------------
+// Prefill multiplies each weight row by hundreds of columns, so the activations are repacked
+// once per call into what one 512-bit vpdpbusd wants: two blocks' 64 quants back to back, then
+// their scales each repeated over the 8 lanes that hold that block's partial sums. Per column
+// and block pair that leaves dpbusd, cvt, mul, fmadd (plus one fmadd for the Q4_1 min term).
+// Signed weights (Q4_0/Q5_0/Q8_0) meet x + 128 as the unsigned operand; the 128 * sum(w) that
+// adds is taken off once per weight pair, lane by lane, so it costs nothing per column.
+
+// GCC 12's unmasked insert/convert/extract/cast intrinsics warn about their undefined
+// pass-through operand; the maskz forms with zero or all-ones masks do not.
+using Z = __m512i;
+using ZF = __m512;
+
+template <class K>
+struct Pairs {
+  static constexpr bool kMin = std::is_same_v<typename K::Act, BlockQ8_1>;  // Q4_1: m * s term
+  static constexpr size_t kBytes = kMin ? 192 : 128;  // quants, d per lane, s / 8 per lane
+};
+
+// Column c of x (n_blocks Q8_0/Q8_1 blocks) into its pair layout at dst; an odd last block is
+// paired with zeros (its weight half is zero too).
+template <class K>
+void PackColumn(const uint8_t* x, int64_t nb, uint8_t* dst) {
+  using P = Pairs<K>;
+  const auto* a = reinterpret_cast<const typename K::Act*>(x);
+  const I flip = _mm256_set1_epi8(P::kMin ? 0 : static_cast<char>(0x80));
+  for (int64_t i = 0; i < nb; ++i) {
+    uint8_t* p = dst + (i / 2) * P::kBytes + 32 * (i & 1);
+    _mm256_store_si256(reinterpret_cast<I*>(p), _mm256_xor_si256(Load(a[i].qs), flip));
+    _mm256_store_ps(reinterpret_cast<float*>(p + 64), _mm256_set1_ps(Half(a[i].d)));
+    if constexpr (P::kMin)
+      _mm256_store_ps(reinterpret_cast<float*>(p + 128), _mm256_set1_ps(Half(a[i].s) * 0.125f));
+  }
+  if (nb & 1) {
+    uint8_t* p = dst + (nb / 2) * P::kBytes + 32;
+    for (size_t off = 0; off < P::kBytes; off += 64) std::memset(p + off, 0, 32);
+  }
+}
+
+// Weight block pair (or a last block with a zero upper half) as one 512-bit vector.
+template <class K>
+struct WPair {
+  Z q;
+  ZF d, m;
+};
+template <class K>
+HWY_INLINE WPair<K> UnpackPair(const typename K::Block* w, int64_t i, bool two) {
+  const auto w0 = K::Unpack(w[i]);
+  WPair<K> r;
+  r.q = _mm512_maskz_inserti64x4(0xFF, _mm512_setzero_si512(), w0.q, 0);
+  r.d = _mm512_maskz_insertf32x8(0xFFFF, _mm512_setzero_ps(), _mm256_set1_ps(w0.d), 0);
+  if constexpr (Pairs<K>::kMin) r.m = _mm512_maskz_insertf32x8(0xFFFF, _mm512_setzero_ps(), _mm256_set1_ps(w0.m), 0);
+  if (two) {
+    const auto w1 = K::Unpack(w[i + 1]);
+    r.q = _mm512_maskz_inserti64x4(0xFF, r.q, w1.q, 1);
+    r.d = _mm512_maskz_insertf32x8(0xFFFF, r.d, _mm256_set1_ps(w1.d), 1);
+    if constexpr (Pairs<K>::kMin) r.m = _mm512_maskz_insertf32x8(0xFFFF, r.m, _mm256_set1_ps(w1.m), 1);
+  }
+  return r;
+}
+
+template <class K, int C>
+HWY_INLINE void PairStep(const WPair<K>& w, const uint8_t* const* xp, size_t off, ZF* acc) {
+  using P = Pairs<K>;
+  Z base = _mm512_setzero_si512();
+  if constexpr (!P::kMin)  // -128 * sum(w), lane by lane
+    base = _mm512_sub_epi32(base, _mm512_dpbusd_epi32(base, _mm512_set1_epi8(static_cast<char>(0x80)), w.q));
+  for (int c = 0; c < C; ++c) {
+    const uint8_t* a = xp[c] + off;
+    const Z x = _mm512_load_si512(a);
+    const Z dot = P::kMin ? _mm512_dpbusd_epi32(base, w.q, x) : _mm512_dpbusd_epi32(base, x, w.q);
+    const ZF s = _mm512_mul_ps(w.d, _mm512_load_ps(reinterpret_cast<const float*>(a + 64)));
+    acc[c] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, dot), s, acc[c]);
+    if constexpr (P::kMin)
+      acc[c] = _mm512_fmadd_ps(w.m, _mm512_load_ps(reinterpret_cast<const float*>(a + 128)), acc[c]);
+  }
+}
+
+template <class K, int C>
+HWY_NOINLINE void RowPairs(const uint8_t* wrow, const uint8_t* const* xp, int64_t nb, float* res) {
+  const auto* w = reinterpret_cast<const typename K::Block*>(wrow);
+  ZF acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + i) + 1024, _MM_HINT_T0);
+    PairStep<K, C>(UnpackPair<K>(w, i, true), xp, static_cast<size_t>(i / 2) * Pairs<K>::kBytes, acc);
+  }
+  if (i < nb) PairStep<K, C>(UnpackPair<K>(w, i, false), xp, static_cast<size_t>(i / 2) * Pairs<K>::kBytes, acc);
+  for (int c = 0; c < C; ++c) res[c] = HSum(_mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, acc[c], 0),
+                                            _mm512_maskz_extractf32x8_ps(0xFF, acc[c], 1)));
+}
+
+constexpr int kPairCols = 8;  // columns per weight unpack: 8 accumulators, 8 of 32 registers
+
+template <class K>
+void MatmulPairs(const uint8_t* w, size_t wrb, int64_t r0, int64_t r1, const uint8_t* x,
+                 size_t xcb, int64_t n_cols, int64_t n, float* out, int64_t ldo) {
+  const int64_t nb = n / kQK;
+  const size_t colb = static_cast<size_t>((nb + 1) / 2) * Pairs<K>::kBytes;
+  std::vector<uint8_t> buf(colb * static_cast<size_t>(n_cols) + 64);
+  uint8_t* packed = buf.data() + (-reinterpret_cast<uintptr_t>(buf.data()) & 63);
+  for (int64_t c = 0; c < n_cols; ++c) PackColumn<K>(x + c * xcb, nb, packed + c * colb);
+  const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(32768 / std::max<size_t>(wrb, 1)));
+  for (int64_t rc = r0; rc < r1; rc += chunk) {
+    const int64_t re = std::min(r1, rc + chunk);
+    for (int64_t c0 = 0; c0 < n_cols; c0 += kPairCols) {
+      const int nc = static_cast<int>(std::min<int64_t>(kPairCols, n_cols - c0));
+      const uint8_t* xp[kPairCols];
+      for (int c = 0; c < nc; ++c) xp[c] = packed + (c0 + c) * colb;
+      float res[kPairCols];
+      for (int64_t r = rc; r < re; ++r) {
+        const uint8_t* wr = w + r * wrb;
+        switch (nc) {
+          case 8: RowPairs<K, 8>(wr, xp, nb, res); break;
+          case 7: RowPairs<K, 7>(wr, xp, nb, res); break;
+          case 6: RowPairs<K, 6>(wr, xp, nb, res); break;
+          case 5: RowPairs<K, 5>(wr, xp, nb, res); break;
+          case 4: RowPairs<K, 4>(wr, xp, nb, res); break;
+          case 3: RowPairs<K, 3>(wr, xp, nb, res); break;
+          case 2: RowPairs<K, 2>(wr, xp, nb, res); break;
+          default: RowPairs<K, 1>(wr, xp, nb, res); break;
+        }
+        for (int c = 0; c < nc; ++c) out[(c0 + c) * ldo + r] = res[c];
+      }
+    }
+  }
+}
+
+// Below this many columns the per-call repacking is not worth it (decode keeps RowSmall).
+constexpr int64_t kPairMinCols = 4;
+#endif  // HWY_AVX3_DL
+
 #endif  // KVC_QUANT_X86_256
 
 template <GgmlType T>
@@ -675,6 +809,23 @@ void MatmulT(GgmlType t, const void* wv, size_t wrb, int64_t r0, int64_t r1, con
     case GgmlType::F32: return MatmulRows<FloatRows<GgmlType::F32>>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);
     case GgmlType::F16: return MatmulRows<FloatRows<GgmlType::F16>>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);
     case GgmlType::BF16: return MatmulRows<FloatRows<GgmlType::BF16>>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);
+#if HWY_TARGET == HWY_AVX3_DL
+    case GgmlType::Q4_0:
+      if (n_cols >= kPairMinCols) return MatmulPairs<KQ4_0>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);
+      break;
+    case GgmlType::Q4_1:
+      if (n_cols >= kPairMinCols) return MatmulPairs<KQ4_1>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);
+      break;
+    case GgmlType::Q5_0:
+      if (n_cols >= kPairMinCols) return MatmulPairs<KQ5_0>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);
+      break;
+    case GgmlType::Q8_0:
+      if (n_cols >= kPairMinCols) return MatmulPairs<KQ8_0>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);
+      break;
+#endif
+    default: break;
+  }
+  switch (t) {
 #if KVC_QUANT_X86_256
     case GgmlType::Q4_0: return MatmulRows<SmallRows<KQ4_0>>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);
     case GgmlType::Q4_1: return MatmulRows<SmallRows<KQ4_1>>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);

@@ -367,6 +367,43 @@ TEST_P(QuantSimd, MatmulMatchesReferenceDots) {
   }
 }
 
+// Prefill shapes: many columns (the 512-bit path packs them once per call and takes 8 at a
+// time) with an odd number of 32-element blocks (its last block pair is half empty), and
+// extreme values (every weight and activation at full scale, signs mixed) that would overflow
+// a 16-bit pair sum or misplace the x + 128 correction.
+TEST_P(QuantSimd, MatmulManyColumnsOddBlocksMatchesReference) {
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0}) {
+    for (int64_t n : {int64_t{32}, int64_t{96}, int64_t{608}}) {
+      const size_t wrb = row_bytes(t, n), xcb = row_bytes(activation_type(t), n);
+      const int64_t rows = 7, n_cols = 21;
+      std::vector<uint8_t> w(wrb * rows), x(xcb * n_cols);
+      for (int64_t r = 0; r < rows; ++r) {
+        auto row = random_row(n, 500 + static_cast<uint32_t>(r), 0.3f);
+        if (r == 0)  // +-1 alternating in pairs: every quant at its largest magnitude
+          for (int64_t i = 0; i < n; ++i) row[i] = (i / 2) % 2 ? -1.0f : 1.0f;
+        ref::quantize_row(t, row.data(), w.data() + r * wrb, n);
+      }
+      for (int64_t c = 0; c < n_cols; ++c) {
+        auto col = random_row(n, 600 + static_cast<uint32_t>(c));
+        if (c == 0)
+          for (int64_t i = 0; i < n; ++i) col[i] = (i / 2) % 2 ? -1.0f : 1.0f;
+        if (c == 1)
+          for (int64_t i = 0; i < n; ++i) col[i] = (i / 2) % 2 ? 1.0f : -1.0f;
+        ref::quantize_activation(t, col.data(), x.data() + c * xcb, n);
+      }
+      std::vector<float> out(static_cast<size_t>(rows * n_cols));
+      matmul(t, w.data(), wrb, 0, rows, x.data(), xcb, n_cols, n, out.data(), rows);
+      for (int64_t c = 0; c < n_cols; ++c)
+        for (int64_t r = 0; r < rows; ++r) {
+          const uint8_t* wr = w.data() + r * wrb;
+          const uint8_t* xc = x.data() + c * xcb;
+          ASSERT_NEAR(out[c * rows + r], ref::dot(t, wr, xc, n), 1e-5 * dot_magnitude(t, wr, xc, n))
+              << name(t) << " n=" << n << " r=" << r << " c=" << c;
+        }
+    }
+  }
+}
+
 std::vector<int64_t> targets() { return hwy::SupportedAndGeneratedTargets(); }
 
 INSTANTIATE_TEST_SUITE_P(AllTargets, QuantSimd, ::testing::ValuesIn(targets()),
