@@ -174,20 +174,25 @@ std::vector<Vec> reference_logits(const RefModel& m, const TinyWeights& w,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Engine: the first kPrefill tokens in one chunk, then the rest one at a time, as a session
-// feeds them, over "full" caches. Returns the logits after each token: [n][vocab].
+// Engine: the tokens in chunks, as a session feeds them, over "full" caches. By default the
+// first kPrefill tokens in one chunk, then the rest one at a time. Returns the logits after each
+// token: [n][vocab].
 
 constexpr int kPrefill = 10;
 constexpr int kDecode = 3;
 
-std::vector<int32_t> test_tokens(int vocab) {
+std::vector<int32_t> test_tokens(int vocab, int n = kPrefill + kDecode) {
   std::vector<int32_t> t;
-  for (int i = 0; i < kPrefill + kDecode; ++i) t.push_back((i * 97 + 13) % vocab);
+  for (int i = 0; i < n; ++i) t.push_back((i * 97 + 13) % vocab);
   return t;
 }
 
 std::vector<Vec> engine_logits(const Model& model, const std::vector<int32_t>& tokens,
-                               int threads) {
+                               int threads, std::vector<int> chunks = {}) {
+  if (chunks.empty()) {
+    chunks.push_back(kPrefill);
+    chunks.resize(chunks.size() + tokens.size() - kPrefill, 1);
+  }
   const Transformer& tf = model.transformer();
   const int vocab = model.config().vocab_size;
   CacheConfig policy;
@@ -211,8 +216,11 @@ std::vector<Vec> engine_logits(const Model& model, const std::vector<int32_t>& t
                           out.begin() + static_cast<size_t>(t + 1) * vocab);
   };
   const std::span<const int32_t> all(tokens);
-  run(all.subspan(0, kPrefill));
-  for (size_t i = kPrefill; i < tokens.size(); ++i) run(all.subspan(i, 1));
+  size_t done = 0;
+  for (int n : chunks) {
+    run(all.subspan(done, n));
+    done += n;
+  }
   return result;
 }
 
@@ -405,6 +413,30 @@ TEST(ModelSynthetic, Q8_0WeightsMatchReference) {
   wrong = ref_from_spec(spec);
   wrong.act_type = GgmlType::F32;
   expect_feature_matters(wrong, l, engine, kQ8Tol, "rounding activations to Q8_0");
+}
+
+// Chunk sizes that walk the matmul's column tiles (16, 8, 4, 2, 1 and remainders) and a prefill
+// far longer than a decode step: the logits do not depend on how the stream is cut.
+TEST(ModelSynthetic, ChunkingDoesNotChangeLogits) {
+  for (GgmlType type : {GgmlType::F32, GgmlType::Q8_0}) {
+    TinyModelSpec spec = qwen2_spec();
+    spec.weight_type = type;
+    const char* name = quant::type_name(static_cast<uint32_t>(type));
+    const Loaded l = load(std::string("chunks_") + name, spec);
+    const double tol = type == GgmlType::F32 ? kF32Tol : 1e-3;
+    const std::vector<int32_t> tokens = test_tokens(spec.vocab, 48);
+    const std::vector<Vec> want = reference_logits(ref_from_spec(spec), l.weights, tokens);
+    for (const std::vector<int>& chunks :
+         {std::vector<int>{48}, {17, 16, 15}, {7, 1, 3, 5, 9, 2, 21}, {33, 1, 1, 13}}) {
+      for (int threads : {1, 2}) {
+        const std::vector<Vec> got = engine_logits(*l.model, tokens, threads, chunks);
+        ASSERT_EQ(got.size(), tokens.size());
+        EXPECT_LT(relative_error(got, want), tol)
+            << name << ", first chunk " << chunks[0]
+            << ", " << threads << " threads";
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
