@@ -686,7 +686,19 @@ HWY_NOINLINE void RowPairs(const uint8_t* wrow, const uint8_t* const* xp, int64_
                                             _mm512_maskz_extractf32x8_ps(0xFF, acc[c], 1)));
 }
 
-constexpr int kPairCols = 8;  // columns per weight unpack: 8 accumulators, 8 of 32 registers
+// Columns per weight unpack: up to 16 accumulators of 32 registers, as long as their packed
+// activations stay in L1 while the row chunk streams past.
+constexpr int kPairCols = 16;
+
+template <class K, int C>
+void RowsPairs(const uint8_t* w, size_t wrb, int64_t rc, int64_t re, const uint8_t* const* xp,
+               int64_t nb, int64_t c0, float* out, int64_t ldo) {
+  float res[C];
+  for (int64_t r = rc; r < re; ++r) {
+    RowPairs<K, C>(w + r * wrb, xp, nb, res);
+    for (int c = 0; c < C; ++c) out[(c0 + c) * ldo + r] = res[c];
+  }
+}
 
 template <class K>
 void MatmulPairs(const uint8_t* w, size_t wrb, int64_t r0, int64_t r1, const uint8_t* x,
@@ -699,25 +711,21 @@ void MatmulPairs(const uint8_t* w, size_t wrb, int64_t r0, int64_t r1, const uin
   const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(32768 / std::max<size_t>(wrb, 1)));
   for (int64_t rc = r0; rc < r1; rc += chunk) {
     const int64_t re = std::min(r1, rc + chunk);
-    for (int64_t c0 = 0; c0 < n_cols; c0 += kPairCols) {
-      const int nc = static_cast<int>(std::min<int64_t>(kPairCols, n_cols - c0));
+    // Tiles of 16 columns (8 where 16 would not fit in L1), the rest in tiles of 8, 4, 2, 1.
+    const int64_t most = 16 * colb <= 32768 ? 16 : 8;
+    for (int64_t c0 = 0; c0 < n_cols;) {
+      const int64_t left = std::min(n_cols - c0, most);
+      const int nc = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
       const uint8_t* xp[kPairCols];
       for (int c = 0; c < nc; ++c) xp[c] = packed + (c0 + c) * colb;
-      float res[kPairCols];
-      for (int64_t r = rc; r < re; ++r) {
-        const uint8_t* wr = w + r * wrb;
-        switch (nc) {
-          case 8: RowPairs<K, 8>(wr, xp, nb, res); break;
-          case 7: RowPairs<K, 7>(wr, xp, nb, res); break;
-          case 6: RowPairs<K, 6>(wr, xp, nb, res); break;
-          case 5: RowPairs<K, 5>(wr, xp, nb, res); break;
-          case 4: RowPairs<K, 4>(wr, xp, nb, res); break;
-          case 3: RowPairs<K, 3>(wr, xp, nb, res); break;
-          case 2: RowPairs<K, 2>(wr, xp, nb, res); break;
-          default: RowPairs<K, 1>(wr, xp, nb, res); break;
-        }
-        for (int c = 0; c < nc; ++c) out[(c0 + c) * ldo + r] = res[c];
+      switch (nc) {
+        case 16: RowsPairs<K, 16>(w, wrb, rc, re, xp, nb, c0, out, ldo); break;
+        case 8: RowsPairs<K, 8>(w, wrb, rc, re, xp, nb, c0, out, ldo); break;
+        case 4: RowsPairs<K, 4>(w, wrb, rc, re, xp, nb, c0, out, ldo); break;
+        case 2: RowsPairs<K, 2>(w, wrb, rc, re, xp, nb, c0, out, ldo); break;
+        default: RowsPairs<K, 1>(w, wrb, rc, re, xp, nb, c0, out, ldo); break;
       }
+      c0 += nc;
     }
   }
 }
