@@ -635,7 +635,7 @@ void PackColumn(const uint8_t* x, int64_t nb, uint8_t* dst) {
 // Weight block pair (or a last block with a zero upper half) as one 512-bit vector.
 template <class K>
 struct WPair {
-  Z q;
+  Z q, base;  // base: -128 * sum(w) per lane (zero for Q4_1)
   ZF d, m;
 };
 template <class K>
@@ -651,15 +651,16 @@ HWY_INLINE WPair<K> UnpackPair(const typename K::Block* w, int64_t i, bool two) 
     r.d = _mm512_maskz_insertf32x8(0xFFFF, r.d, _mm256_set1_ps(w1.d), 1);
     if constexpr (Pairs<K>::kMin) r.m = _mm512_maskz_insertf32x8(0xFFFF, r.m, _mm256_set1_ps(w1.m), 1);
   }
+  r.base = _mm512_setzero_si512();
+  if constexpr (!Pairs<K>::kMin)
+    r.base = _mm512_sub_epi32(r.base, _mm512_dpbusd_epi32(r.base, _mm512_set1_epi8(static_cast<char>(0x80)), r.q));
   return r;
 }
 
 template <class K, int C>
 HWY_INLINE void PairStep(const WPair<K>& w, const uint8_t* const* xp, size_t off, ZF* acc) {
   using P = Pairs<K>;
-  Z base = _mm512_setzero_si512();
-  if constexpr (!P::kMin)  // -128 * sum(w), lane by lane
-    base = _mm512_sub_epi32(base, _mm512_dpbusd_epi32(base, _mm512_set1_epi8(static_cast<char>(0x80)), w.q));
+  const Z base = w.base;
   for (int c = 0; c < C; ++c) {
     const uint8_t* a = xp[c] + off;
     const Z x = _mm512_load_si512(a);
@@ -671,59 +672,87 @@ HWY_INLINE void PairStep(const WPair<K>& w, const uint8_t* const* xp, size_t off
   }
 }
 
-template <class K, int C>
-HWY_NOINLINE void RowPairs(const uint8_t* wrow, const uint8_t* const* xp, int64_t nb, float* res) {
+// A weight row chunk unpacked once per call (not once per column tile): per pair q, base, d
+// (and m for Q4_1), 64 bytes each.
+template <class K>
+constexpr size_t kWPairBytes = Pairs<K>::kMin ? 256 : 192;
+
+template <class K>
+void UnpackRow(const uint8_t* wrow, int64_t nb, uint8_t* dst) {
   const auto* w = reinterpret_cast<const typename K::Block*>(wrow);
+  for (int64_t i = 0; i < nb; i += 2, dst += kWPairBytes<K>) {
+    const WPair<K> p = UnpackPair<K>(w, i, i + 1 < nb);
+    _mm512_store_si512(dst, p.q);
+    _mm512_store_si512(dst + 64, p.base);
+    _mm512_store_ps(dst + 128, p.d);
+    if constexpr (Pairs<K>::kMin) _mm512_store_ps(dst + 192, p.m);
+  }
+}
+
+template <class K, int C>
+HWY_NOINLINE void RowPairs(const uint8_t* wp, const uint8_t* const* xp, int64_t np, float* res) {
   ZF acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    _mm_prefetch(reinterpret_cast<const char*>(w + i) + 1024, _MM_HINT_T0);
-    PairStep<K, C>(UnpackPair<K>(w, i, true), xp, static_cast<size_t>(i / 2) * Pairs<K>::kBytes, acc);
+  for (int64_t p = 0; p < np; ++p, wp += kWPairBytes<K>) {
+    WPair<K> w;
+    w.q = _mm512_load_si512(wp);
+    w.base = _mm512_load_si512(wp + 64);
+    w.d = _mm512_load_ps(wp + 128);
+    if constexpr (Pairs<K>::kMin) w.m = _mm512_load_ps(wp + 192);
+    PairStep<K, C>(w, xp, static_cast<size_t>(p) * Pairs<K>::kBytes, acc);
   }
-  if (i < nb) PairStep<K, C>(UnpackPair<K>(w, i, false), xp, static_cast<size_t>(i / 2) * Pairs<K>::kBytes, acc);
   for (int c = 0; c < C; ++c) res[c] = HSum(_mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, acc[c], 0),
                                             _mm512_maskz_extractf32x8_ps(0xFF, acc[c], 1)));
 }
 
-// Columns per weight unpack: up to 16 accumulators of 32 registers, as long as their packed
-// activations stay in L1 while the row chunk streams past.
+// Columns per row pass: up to 16 accumulators of 32 registers, as long as their packed
+// activations stay in L1 while the unpacked row chunk streams from L2.
 constexpr int kPairCols = 16;
 
 template <class K, int C>
-void RowsPairs(const uint8_t* w, size_t wrb, int64_t rc, int64_t re, const uint8_t* const* xp,
-               int64_t nb, int64_t c0, float* out, int64_t ldo) {
+void RowsPairs(const uint8_t* wu, size_t wub, int64_t rc, int64_t re, const uint8_t* const* xp,
+               int64_t np, int64_t c0, float* out, int64_t ldo) {
   float res[C];
   for (int64_t r = rc; r < re; ++r) {
-    RowPairs<K, C>(w + r * wrb, xp, nb, res);
+    RowPairs<K, C>(wu + (r - rc) * wub, xp, np, res);
     for (int c = 0; c < C; ++c) out[(c0 + c) * ldo + r] = res[c];
   }
+}
+
+// 64-byte aligned scratch.
+HWY_INLINE uint8_t* Aligned(std::vector<uint8_t>& buf, size_t bytes) {
+  buf.resize(bytes + 64);
+  return buf.data() + (-reinterpret_cast<uintptr_t>(buf.data()) & 63);
 }
 
 template <class K>
 void MatmulPairs(const uint8_t* w, size_t wrb, int64_t r0, int64_t r1, const uint8_t* x,
                  size_t xcb, int64_t n_cols, int64_t n, float* out, int64_t ldo) {
-  const int64_t nb = n / kQK;
-  const size_t colb = static_cast<size_t>((nb + 1) / 2) * Pairs<K>::kBytes;
-  std::vector<uint8_t> buf(colb * static_cast<size_t>(n_cols) + 64);
-  uint8_t* packed = buf.data() + (-reinterpret_cast<uintptr_t>(buf.data()) & 63);
+  const int64_t nb = n / kQK, np = (nb + 1) / 2;
+  const size_t colb = static_cast<size_t>(np) * Pairs<K>::kBytes;
+  const size_t wub = static_cast<size_t>(np) * kWPairBytes<K>;
+  std::vector<uint8_t> xbuf, wbuf;
+  uint8_t* packed = Aligned(xbuf, colb * static_cast<size_t>(n_cols));
   for (int64_t c = 0; c < n_cols; ++c) PackColumn<K>(x + c * xcb, nb, packed + c * colb);
-  const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(32768 / std::max<size_t>(wrb, 1)));
+  // Unpacked rows in chunks of about 128 KiB, well inside L2.
+  const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>((size_t{128} << 10) / wub));
+  uint8_t* wu = Aligned(wbuf, static_cast<size_t>(std::min(chunk, r1 - r0)) * wub);
+  const int64_t most = 16 * colb <= 32768 ? 16 : 8;
   for (int64_t rc = r0; rc < r1; rc += chunk) {
     const int64_t re = std::min(r1, rc + chunk);
+    for (int64_t r = rc; r < re; ++r) UnpackRow<K>(w + r * wrb, nb, wu + (r - rc) * wub);
     // Tiles of 16 columns (8 where 16 would not fit in L1), the rest in tiles of 8, 4, 2, 1.
-    const int64_t most = 16 * colb <= 32768 ? 16 : 8;
     for (int64_t c0 = 0; c0 < n_cols;) {
       const int64_t left = std::min(n_cols - c0, most);
       const int nc = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
       const uint8_t* xp[kPairCols];
       for (int c = 0; c < nc; ++c) xp[c] = packed + (c0 + c) * colb;
       switch (nc) {
-        case 16: RowsPairs<K, 16>(w, wrb, rc, re, xp, nb, c0, out, ldo); break;
-        case 8: RowsPairs<K, 8>(w, wrb, rc, re, xp, nb, c0, out, ldo); break;
-        case 4: RowsPairs<K, 4>(w, wrb, rc, re, xp, nb, c0, out, ldo); break;
-        case 2: RowsPairs<K, 2>(w, wrb, rc, re, xp, nb, c0, out, ldo); break;
-        default: RowsPairs<K, 1>(w, wrb, rc, re, xp, nb, c0, out, ldo); break;
+        case 16: RowsPairs<K, 16>(wu, wub, rc, re, xp, np, c0, out, ldo); break;
+        case 8: RowsPairs<K, 8>(wu, wub, rc, re, xp, np, c0, out, ldo); break;
+        case 4: RowsPairs<K, 4>(wu, wub, rc, re, xp, np, c0, out, ldo); break;
+        case 2: RowsPairs<K, 2>(wu, wub, rc, re, xp, np, c0, out, ldo); break;
+        default: RowsPairs<K, 1>(wu, wub, rc, re, xp, np, c0, out, ldo); break;
       }
       c0 += nc;
     }
