@@ -289,24 +289,39 @@ void attention(const AttentionArgs& a) {
         const int* begin = &seg_begin[g * (S + 1)];
         const int c0 = static_cast<int>(item % runs) * kRun;
         const int c1 = std::min(begin[S] + n, c0 + kRun);
-        for (int c = c0; c < c1; ++c) {
-          float total = 0.0f;
-          for (int j = j0; j < j1; ++j) {
-            if (c >= begin[S] && c - begin[S] > j) continue;  // causal: a later chunk key
-            const float* p = rows + (static_cast<size_t>(j - j0) * nq + g * group) * L + c;
-            float r = 0.0f;
-            for (int h = 0; h < group; ++h) r = a.mass_max ? std::max(r, p[h * L]) : r + p[h * L];
-            if (!a.mass_max) r /= group;
-            total += w[j] * r;
+        // Loops run along the columns (contiguous in every probability row) so they vectorize;
+        // the sums are taken in the same order as a column-by-column loop would.
+        float total[kRun] = {};
+        float r[kRun];
+        for (int j = j0; j < j1; ++j) {
+          const int c_end = std::min(c1, begin[S] + j + 1);  // causal: no later chunk key
+          if (c_end <= c0) continue;
+          const float* p = rows + (static_cast<size_t>(j - j0) * nq + g * group) * L;
+          const int m = c_end - c0;
+          for (int i = 0; i < m; ++i) r[i] = p[c0 + i];
+          for (int h = 1; h < group; ++h) {
+            const float* ph = p + static_cast<size_t>(h) * L + c0;
+            if (a.mass_max)
+              for (int i = 0; i < m; ++i) r[i] = std::max(r[i], ph[i]);
+            else
+              for (int i = 0; i < m; ++i) r[i] += ph[i];
           }
+          const float wj = w[j];
+          if (a.mass_max)
+            for (int i = 0; i < m; ++i) total[i] += wj * r[i];
+          else
+            for (int i = 0; i < m; ++i) total[i] += wj * (r[i] / group);
+        }
+        for (int c = c0; c < c1; ++c) {
+          const float t = total[c - c0];
           if (c >= begin[S]) {
-            if (a.chunk_mass) a.chunk_mass[static_cast<size_t>(g) * n + (c - begin[S])] += total;
+            if (a.chunk_mass) a.chunk_mass[static_cast<size_t>(g) * n + (c - begin[S])] += t;
             continue;
           }
           int s = S - 1;
           while (begin[s] > c || a.view->at(g, s).n == 0) --s;
           const KvSegment& seg = a.view->at(g, s);
-          if (seg.mass) seg.mass[c - begin[s]] += total;
+          if (seg.mass) seg.mass[c - begin[s]] += t;
         }
       }
     });
