@@ -614,20 +614,21 @@ struct Pairs {
 
 // Column c of x (n_blocks Q8_0/Q8_1 blocks) into its pair layout at dst; an odd last block is
 // paired with zeros (its weight half is zero too).
+// Pair p of the column lands at dst + p * step (columns of a tile are interleaved pair by pair).
 template <class K>
-void PackColumn(const uint8_t* x, int64_t nb, uint8_t* dst) {
+void PackColumn(const uint8_t* x, int64_t nb, uint8_t* dst, size_t step) {
   using P = Pairs<K>;
   const auto* a = reinterpret_cast<const typename K::Act*>(x);
   const I flip = _mm256_set1_epi8(P::kMin ? 0 : static_cast<char>(0x80));
   for (int64_t i = 0; i < nb; ++i) {
-    uint8_t* p = dst + (i / 2) * P::kBytes + 32 * (i & 1);
+    uint8_t* p = dst + static_cast<size_t>(i / 2) * step + 32 * (i & 1);
     _mm256_store_si256(reinterpret_cast<I*>(p), _mm256_xor_si256(Load(a[i].qs), flip));
     _mm256_store_ps(reinterpret_cast<float*>(p + 64), _mm256_set1_ps(Half(a[i].d)));
     if constexpr (P::kMin)
       _mm256_store_ps(reinterpret_cast<float*>(p + 128), _mm256_set1_ps(Half(a[i].s) * 0.125f));
   }
   if (nb & 1) {
-    uint8_t* p = dst + (nb / 2) * P::kBytes + 32;
+    uint8_t* p = dst + static_cast<size_t>(nb / 2) * step + 32;
     for (size_t off = 0; off < P::kBytes; off += 64) std::memset(p + off, 0, 32);
   }
 }
@@ -658,11 +659,11 @@ HWY_INLINE WPair<K> UnpackPair(const typename K::Block* w, int64_t i, bool two) 
 }
 
 template <class K, int C>
-HWY_INLINE void PairStep(const WPair<K>& w, const uint8_t* const* xp, size_t off, ZF* acc) {
+HWY_INLINE void PairStep(const WPair<K>& w, const uint8_t* xt, ZF* acc) {
   using P = Pairs<K>;
   const Z base = w.base;
   for (int c = 0; c < C; ++c) {
-    const uint8_t* a = xp[c] + off;
+    const uint8_t* a = xt + c * P::kBytes;  // one pointer for all columns: no spilled addresses
     const Z x = _mm512_load_si512(a);
     const Z dot = P::kMin ? _mm512_dpbusd_epi32(base, w.q, x) : _mm512_dpbusd_epi32(base, x, w.q);
     const ZF s = _mm512_mul_ps(w.d, _mm512_load_ps(reinterpret_cast<const float*>(a + 64)));
@@ -690,7 +691,7 @@ void UnpackRow(const uint8_t* wrow, int64_t nb, uint8_t* dst) {
 }
 
 template <class K, int C>
-HWY_NOINLINE void RowPairs(const uint8_t* wp, const uint8_t* const* xp, int64_t np, float* res) {
+HWY_NOINLINE void RowPairs(const uint8_t* wp, const uint8_t* xt, int64_t np, float* res) {
   ZF acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t p = 0; p < np; ++p, wp += kWPairBytes<K>) {
@@ -699,22 +700,18 @@ HWY_NOINLINE void RowPairs(const uint8_t* wp, const uint8_t* const* xp, int64_t 
     w.base = _mm512_load_si512(wp + 64);
     w.d = _mm512_load_ps(wp + 128);
     if constexpr (Pairs<K>::kMin) w.m = _mm512_load_ps(wp + 192);
-    PairStep<K, C>(w, xp, static_cast<size_t>(p) * Pairs<K>::kBytes, acc);
+    PairStep<K, C>(w, xt + static_cast<size_t>(p) * C * Pairs<K>::kBytes, acc);
   }
   for (int c = 0; c < C; ++c) res[c] = HSum(_mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, acc[c], 0),
                                             _mm512_maskz_extractf32x8_ps(0xFF, acc[c], 1)));
 }
 
-// Columns per row pass: up to 16 accumulators of 32 registers, as long as their packed
-// activations stay in L1 while the unpacked row chunk streams from L2.
-constexpr int kPairCols = 16;
-
 template <class K, int C>
-void RowsPairs(const uint8_t* wu, size_t wub, int64_t rc, int64_t re, const uint8_t* const* xp,
+void RowsPairs(const uint8_t* wu, size_t wub, int64_t rc, int64_t re, const uint8_t* xt,
                int64_t np, int64_t c0, float* out, int64_t ldo) {
   float res[C];
   for (int64_t r = rc; r < re; ++r) {
-    RowPairs<K, C>(wu + (r - rc) * wub, xp, np, res);
+    RowPairs<K, C>(wu + (r - rc) * wub, xt, np, res);
     for (int c = 0; c < C; ++c) out[(c0 + c) * ldo + r] = res[c];
   }
 }
@@ -733,20 +730,25 @@ void MatmulPairs(const uint8_t* w, size_t wrb, int64_t r0, int64_t r1, const uin
   const size_t wub = static_cast<size_t>(np) * kWPairBytes<K>;
   std::vector<uint8_t> xbuf, wbuf;
   uint8_t* packed = Aligned(xbuf, colb * static_cast<size_t>(n_cols));
-  for (int64_t c = 0; c < n_cols; ++c) PackColumn<K>(x + c * xcb, nb, packed + c * colb);
+  // Tiles of 16 columns (8 where 16 would not fit in L1), the rest in tiles of 8, 4, 2, 1.
+  const int64_t most = 16 * colb <= 32768 ? 16 : 8;
+  const auto tile = [&](int64_t c0) {
+    const int64_t left = std::min(n_cols - c0, most);
+    return left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+  };
+  for (int64_t c0 = 0; c0 < n_cols; c0 += tile(c0))
+    for (int64_t j = 0; j < tile(c0); ++j)
+      PackColumn<K>(x + (c0 + j) * xcb, nb, packed + c0 * colb + j * Pairs<K>::kBytes,
+                    tile(c0) * Pairs<K>::kBytes);
   // Unpacked rows in chunks of about 128 KiB, well inside L2.
   const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>((size_t{128} << 10) / wub));
   uint8_t* wu = Aligned(wbuf, static_cast<size_t>(std::min(chunk, r1 - r0)) * wub);
-  const int64_t most = 16 * colb <= 32768 ? 16 : 8;
   for (int64_t rc = r0; rc < r1; rc += chunk) {
     const int64_t re = std::min(r1, rc + chunk);
     for (int64_t r = rc; r < re; ++r) UnpackRow<K>(w + r * wrb, nb, wu + (r - rc) * wub);
-    // Tiles of 16 columns (8 where 16 would not fit in L1), the rest in tiles of 8, 4, 2, 1.
     for (int64_t c0 = 0; c0 < n_cols;) {
-      const int64_t left = std::min(n_cols - c0, most);
-      const int nc = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-      const uint8_t* xp[kPairCols];
-      for (int c = 0; c < nc; ++c) xp[c] = packed + (c0 + c) * colb;
+      const int nc = tile(c0);
+      const uint8_t* xp = packed + c0 * colb;
       switch (nc) {
         case 16: RowsPairs<K, 16>(wu, wub, rc, re, xp, np, c0, out, ldo); break;
         case 8: RowsPairs<K, 8>(wu, wub, rc, re, xp, np, c0, out, ldo); break;
