@@ -143,7 +143,7 @@ BENCHMARK_CAPTURE(BM_Matvec, f32_576x1536, GgmlType::F32, 576, 1536);
 BENCHMARK_CAPTURE(BM_Matmul, smol_up_q4_1_576x1536, GgmlType::Q4_1, 576, 1536)->Arg(64)->Arg(512);
 BENCHMARK_CAPTURE(BM_Matmul, smol_down_q4_1_1536x576, GgmlType::Q4_1, 1536, 576)->Arg(64)->Arg(512);
 BENCHMARK_CAPTURE(BM_Matmul, q8_0_576x4096, GgmlType::Q8_0, 576, 4096)->Arg(64)->Arg(512);
-BENCHMARK_CAPTURE(BM_Matmul, gemma_up_q5_0_640x2048, GgmlType::Q5_0, 640, 2048)->Arg(64)->Arg(512);
+BENCHMARK_CAPTURE(BM_Matmul, gemma_up_q5_0_640x2048, GgmlType::Q5_0, 640, 2048)->Arg(2)->Arg(4)->Arg(8)->Arg(64)->Arg(512);
 BENCHMARK_CAPTURE(BM_Matmul, gemma_down_q6_K_2048x640, GgmlType::Q6_K, 2048, 640)->Arg(64)->Arg(512);
 BENCHMARK_CAPTURE(BM_Matmul, gemma_attn_out_q4_K_1024x640, GgmlType::Q4_K, 1024, 640)->Arg(64)->Arg(512);
 BENCHMARK_CAPTURE(BM_Matmul, f16_576x1536, GgmlType::F16, 576, 1536)->Arg(64);
