@@ -782,7 +782,12 @@ struct FloatRows {
 
 // ---- matmul driver -------------------------------------------------------------------------
 
-constexpr int kCols = 4;  // activation columns per inner kernel call
+// Activation columns per inner kernel call: 8 where 32 vector registers hold their accumulators.
+#if HWY_TARGET <= HWY_AVX3
+constexpr int kCols = 8;
+#else
+constexpr int kCols = 4;
+#endif
 
 // Rows in chunks that stay in L1/L2 while every column tile passes over them, so each weight
 // byte is fetched from memory once even for hundreds of columns.
@@ -823,6 +828,12 @@ void MatmulRows(const uint8_t* w, size_t wrb, int64_t r0, int64_t r1, const uint
       for (int64_t r = rc; r < re; ++r) {
         const uint8_t* wr = w + r * wrb;
         switch (nc) {
+#if HWY_TARGET <= HWY_AVX3
+          case 8: Rows::template Row<8>(wr, xs, xsc, n, res); break;
+          case 7: Rows::template Row<7>(wr, xs, xsc, n, res); break;
+          case 6: Rows::template Row<6>(wr, xs, xsc, n, res); break;
+          case 5: Rows::template Row<5>(wr, xs, xsc, n, res); break;
+#endif
           case 4: Rows::template Row<4>(wr, xs, xsc, n, res); break;
           case 3: Rows::template Row<3>(wr, xs, xsc, n, res); break;
           case 2: Rows::template Row<2>(wr, xs, xsc, n, res); break;

@@ -404,6 +404,32 @@ TEST_P(QuantSimd, MatmulManyColumnsOddBlocksMatchesReference) {
   }
 }
 
+// Every column count up to two tiles of the widest kernel, so each tile width (and tail) runs.
+TEST_P(QuantSimd, MatmulEveryColumnCountMatchesReference) {
+  for (GgmlType t : kWeightTypes) {
+    const int64_t n = test_len(t), rows = 3;
+    const size_t wrb = row_bytes(t, n), xcb = row_bytes(activation_type(t), n);
+    std::vector<uint8_t> w(wrb * rows), x(xcb * 33);
+    for (int64_t r = 0; r < rows; ++r)
+      ref::quantize_row(t, random_row(n, 700 + static_cast<uint32_t>(r), 0.4f).data(),
+                        w.data() + r * wrb, n);
+    for (int64_t c = 0; c < 33; ++c)
+      ref::quantize_activation(t, random_row(n, 800 + static_cast<uint32_t>(c)).data(),
+                               x.data() + c * xcb, n);
+    for (int64_t n_cols = 1; n_cols <= 33; ++n_cols) {
+      std::vector<float> out(static_cast<size_t>(rows * n_cols));
+      matmul(t, w.data(), wrb, 0, rows, x.data(), xcb, n_cols, n, out.data(), rows);
+      for (int64_t c = 0; c < n_cols; ++c)
+        for (int64_t r = 0; r < rows; ++r) {
+          const uint8_t* wr = w.data() + r * wrb;
+          const uint8_t* xc = x.data() + c * xcb;
+          ASSERT_NEAR(out[c * rows + r], ref::dot(t, wr, xc, n), 1e-5 * dot_magnitude(t, wr, xc, n))
+              << name(t) << " n_cols=" << n_cols << " r=" << r << " c=" << c;
+        }
+    }
+  }
+}
+
 std::vector<int64_t> targets() { return hwy::SupportedAndGeneratedTargets(); }
 
 INSTANTIATE_TEST_SUITE_P(AllTargets, QuantSimd, ::testing::ValuesIn(targets()),
