@@ -43,30 +43,27 @@ run() {  # policy, extra args... -> "t/s rss_mib"
 
 echo "model: $(basename "$model"), threads $threads, cache size $size (+64 sinks), $(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p')"
 echo
-echo "Prefill (strided, stride 512): tokens/s and peak RSS (MiB)"
-echo
-printf '| tokens |'; for p in $policies; do printf ' %s t/s | %s RSS |' "$p" "$p"; done; echo
-printf '|---:|'; for p in $policies; do printf -- '---:|---:|'; done; echo
-for n in $prefill_sizes; do
-  printf '| %s |' "$n"
-  for p in $policies; do
-    if [ "$p" = full ] && [ "$n" -gt "$full_max" ]; then printf ' - | - |'; continue; fi
-    read -r ts rss < <(run "$p" -p "$n" -n 0)
-    printf ' %s | %s |' "$ts" "$rss"
-  done
+# table TITLE LABEL VALUES ARGS: one row per value, one column pair per policy; in ARGS, N stands
+# for the row's value.
+table() {
+  local title=$1 label=$2 values=$3 args=$4
+  echo "$title"
   echo
-done
-echo
-echo "Decode (32 tokens) after D tokens of stream: tokens/s and peak RSS (MiB)"
-echo
-printf '| depth |'; for p in $policies; do printf ' %s t/s | %s RSS |' "$p" "$p"; done; echo
-printf '|---:|'; for p in $policies; do printf -- '---:|---:|'; done; echo
-for d in $depths; do
-  printf '| %s |' "$d"
-  for p in $policies; do
-    if [ "$p" = full ] && [ "$d" -gt "$full_max" ]; then printf ' - | - |'; continue; fi
-    read -r ts rss < <(run "$p" -p 0 -n 32 -d "$d")
-    printf ' %s | %s |' "$ts" "$rss"
+  printf '| %s |' "$label"; for p in $policies; do printf ' %s t/s | %s RSS |' "$p" "$p"; done; echo
+  printf '|---:|'; for p in $policies; do printf -- '---:|---:|'; done; echo
+  for v in $values; do
+    printf '| %s |' "$v"
+    for p in $policies; do
+      if [ "$p" = full ] && [ "$v" -gt "$full_max" ]; then printf ' - | - |'; continue; fi
+      # shellcheck disable=SC2086  # ARGS is a list of flags
+      read -r ts rss < <(run "$p" ${args//N/$v})
+      printf ' %s | %s |' "$ts" "$rss"
+    done
+    echo
   done
-  echo
-done
+}
+
+table "Prefill (strided, stride 512): tokens/s and peak RSS (MiB)" tokens "$prefill_sizes" "-p N -n 0"
+echo
+table "Decode (32 tokens) after D tokens of stream: tokens/s and peak RSS (MiB)" depth "$depths" \
+  "-p 0 -n 32 -d N"
