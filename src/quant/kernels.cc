@@ -36,6 +36,15 @@ namespace kvc::quant {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// The 512-bit VNNI matmul needs avx512vnni on its functions, which the GCC pragma above grants;
+// clang (the fuzz build) ignores that pragma, so there the 256-bit kernels serve instead.
+#undef KVC_QUANT_VNNI512
+#if HWY_TARGET == HWY_AVX3_DL && !HWY_COMPILER_CLANG
+#define KVC_QUANT_VNNI512 1
+#else
+#define KVC_QUANT_VNNI512 0
+#endif
+
 #undef KVC_QUANT_X86_256
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 #define KVC_QUANT_X86_256 1
@@ -592,7 +601,7 @@ struct Q6KRows {
   }
 };
 
-#if HWY_TARGET == HWY_AVX3_DL
+#if KVC_QUANT_VNNI512
 // ---- many columns on 512-bit VNNI ----------------------------------------------------------
 // Prefill multiplies each weight row by hundreds of columns, so the activations are repacked
 // once per call into what one 512-bit vpdpbusd wants: two blocks' 64 quants back to back, then
@@ -764,7 +773,7 @@ void MatmulPairs(const uint8_t* w, size_t wrb, int64_t r0, int64_t r1, const uin
 // Below this many columns unpacking the weights once per call costs more than it saves: decode
 // and short batches keep RowSmall (measured: 4 columns even, 8 columns 1.35x faster here).
 constexpr int64_t kPairMinCols = 8;
-#endif  // HWY_AVX3_DL
+#endif  // KVC_QUANT_VNNI512
 
 #endif  // KVC_QUANT_X86_256
 
@@ -860,7 +869,7 @@ void MatmulT(GgmlType t, const void* wv, size_t wrb, int64_t r0, int64_t r1, con
     case GgmlType::F32: return MatmulRows<FloatRows<GgmlType::F32>>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);
     case GgmlType::F16: return MatmulRows<FloatRows<GgmlType::F16>>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);
     case GgmlType::BF16: return MatmulRows<FloatRows<GgmlType::BF16>>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);
-#if HWY_TARGET == HWY_AVX3_DL
+#if KVC_QUANT_VNNI512
     case GgmlType::Q4_0:
       if (n_cols >= kPairMinCols) return MatmulPairs<KQ4_0>(w, wrb, r0, r1, x, xcb, n_cols, n, out, ldo);
       break;
