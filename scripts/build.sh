@@ -4,4 +4,5 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-cmake --build build -j"$(nproc)"
+# Progress goes to stderr: stdout stays for what the caller runs next (demo.sh streams text).
+cmake --build build -j"$(nproc)" >&2

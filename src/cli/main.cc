@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   using namespace kvc::cli;
   CLI::App app{"kvcascade: CPU inference for GGUF models with a cascading KV cache"};
   app.option_defaults()->always_capture_default(true);
+  // A flag given twice takes its last value, as in llama.cpp (scripts/demo.sh relies on it).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.require_subcommand(1);
   app.set_version_flag("--version", "kvcascade 0.1");
 
