@@ -9,6 +9,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 jobs=$(nproc)
+# Every ctest summary goes here too, for the closing count.
+summaries=$(mktemp)
+trap 'rm -f "$summaries"' EXIT
 
 bash scripts/install-deps.sh
 bash scripts/fetch-model.sh all
@@ -16,7 +19,7 @@ bash scripts/prepare-text.sh
 
 echo "== release build and tests" >&2
 bash scripts/build.sh
-(cd build && ctest --output-on-failure -j"$jobs" --timeout 1200)
+(cd build && ctest --output-on-failure -j"$jobs" --timeout 1200) | tee -a "$summaries"
 
 if [ "${KVC_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== unit tests under AddressSanitizer and UndefinedBehaviorSanitizer" >&2
@@ -24,8 +27,12 @@ if [ "${KVC_SKIP_SANITIZERS:-0}" != 1 ]; then
     -DCMAKE_CXX_FLAGS="-O1" >/dev/null
   cmake --build build-asan -j"$jobs" --target unit_tests
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-     ctest --output-on-failure -j"$jobs" -L unit --timeout 1200)
+     ctest --output-on-failure -j"$jobs" -L unit --timeout 1200) | tee -a "$summaries"
 
   echo "== fuzzing the GGUF reader" >&2
   bash scripts/fuzz.sh "${KVC_FUZZ_SECONDS:-60}"
 fi
+
+# One closing line for all the ctest runs above (a failure has already stopped the script).
+sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1 \2/p' "$summaries" |
+  awk '{ failed += $1; total += $2 } END { printf "tests: %d passed, %d failed\n", total - failed, failed }'
