@@ -38,7 +38,7 @@ run() {  # policy, extra args... -> "t/s rss_mib"
   local ctx=$((full_max + 1024))
   local out
   out=$("$kvc" bench -m "$model" -t "$threads" -r 1 --cache "$policy" --cache-size "$size" -c "$ctx" --json "$@")
-  printf '%.1f %.0f\n' "$(echo "$out" | field avg_ts)" "$(echo "$out" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['peak_rss_bytes']/2**20)")"
+  printf '%.1f %d\n' "$(echo "$out" | field avg_ts)" $(( $(echo "$out" | field peak_rss_bytes) / 1048576 ))
 }
 
 echo "model: $(basename "$model"), threads $threads, cache size $size (+64 sinks), $(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p')"

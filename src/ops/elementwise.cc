@@ -29,7 +29,7 @@ void SwiGlu(float* HWY_RESTRICT gate, const float* HWY_RESTRICT up, int64_t n) {
     const auto sig = hn::Div(one, hn::Add(one, hn::Exp(d, hn::Neg(g))));
     hn::StoreU(hn::Mul(hn::Mul(g, sig), hn::LoadU(d, up + i)), d, gate + i);
   }
-  for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  swiglu_reference(gate + i, up + i, n - i);  // the tail
 }
 
 // gate = gelu_tanh(gate) * up = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) * up
@@ -46,10 +46,7 @@ void GeGlu(float* HWY_RESTRICT gate, const float* HWY_RESTRICT up, int64_t n) {
     const auto gelu = hn::Mul(hn::Mul(half, g), hn::Add(one, hn::Tanh(d, inner)));
     hn::StoreU(hn::Mul(gelu, hn::LoadU(d, up + i)), d, gate + i);
   }
-  for (; i < n; ++i) {
-    const float g = gate[i];
-    gate[i] = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * (g + 0.044715f * g * g * g))) * up[i];
-  }
+  geglu_reference(gate + i, up + i, n - i);  // the tail
 }
 
 }  // namespace HWY_NAMESPACE
