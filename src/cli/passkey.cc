@@ -128,6 +128,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
     for (const auto& s : r.samples)
       samples.push_back({{"length", s.length}, {"bin", s.bin}, {"depth", s.depth},
                          {"key", s.key}, {"answer", s.answer}, {"score", s.score},
+                         {"key_kept", s.key_kept},
                          {"seconds", s.seconds}});
     nlohmann::json table = nlohmann::json::array();
     for (int64_t len : lengths) {
@@ -136,9 +137,10 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
         const double a = r.accuracy(len, b);
         row.push_back(std::isnan(a) ? nlohmann::json(nullptr) : nlohmann::json(a));
       }
-      const double m = r.accuracy(len);
-      table.push_back({{"length", len}, {"by_bin", row},
-                       {"accuracy", std::isnan(m) ? nlohmann::json(nullptr) : nlohmann::json(m)}});
+      const double m = r.accuracy(len), kept = r.key_kept(len);
+      const auto number = [](double x) { return std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x); };
+      table.push_back({{"length", len}, {"by_bin", row}, {"accuracy", number(m)},
+                       {"key_kept", number(kept)}});
     }
     const CacheConfig& c = options.cache;
     nlohmann::json out = {
@@ -164,7 +166,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
 
   std::printf("%-8s", "length");
   for (int b = 0; b < po.bins; ++b) std::printf(" %8s", bin_label(b, po.bins).c_str());
-  std::printf(" %8s\n", "mean");
+  std::printf(" %8s %8s\n", "mean", "kept");
   for (int64_t len : lengths) {
     std::printf("%-8lld", static_cast<long long>(len));
     for (int b = 0; b < po.bins; ++b) {
@@ -172,10 +174,14 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
       if (std::isnan(a)) std::printf(" %8s", "-");
       else std::printf(" %8.2f", a);
     }
-    const double m = r.accuracy(len);
-    if (std::isnan(m)) std::printf(" %8s\n", "-");
-    else std::printf(" %8.2f\n", m);
+    for (const double x : {r.accuracy(len), r.key_kept(len)}) {
+      if (std::isnan(x)) std::printf(" %8s", "-");
+      else std::printf(" %8.2f", x);
+    }
+    std::printf("\n");
   }
+  std::fprintf(stderr, "kept: the share of the key sentence's tokens the policy's caches still held "
+                       "when the question had been read\n");
   double secs = 0;
   for (const auto& s : r.samples) secs += s.seconds;
   std::fprintf(stderr, "%zu samples in %s%s\n", r.samples.size(), format_duration(secs).c_str(),

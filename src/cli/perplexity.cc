@@ -96,16 +96,8 @@ int run_perplexity(PerplexityFlags& f, bool ctx_given) {
   const PerplexityResult r = streaming_perplexity(session, tokens, po);
   bar.finish();
 
-  CacheCensus census;
-  if (!f.slots_out.empty() && !r.cancelled) {
-    std::fprintf(stderr, "census: a second pass (no logits) to list the slots the cache keeps\n");
-    ProgressBar bar2("tok", f.progress || ProgressBar::stderr_is_tty());
-    census = cache_census(*model, options, tokens,
-                          [&](int64_t done, int64_t total) { bar2.update(done, total); },
-                          interrupt.flag());
-    bar2.finish();
-    if (!census.cancelled) write_slots(f.slots_out, census);
-  }
+  // The caches as the stream left them: which tokens survived.
+  if (!f.slots_out.empty() && !r.cancelled) write_slots(f.slots_out, take_census(session));
   if (r.cancelled) std::fprintf(stderr, "interrupted: partial results over %lld of %lld tokens\n",
                                 static_cast<long long>(r.tokens_fed), static_cast<long long>(n));
 

@@ -44,6 +44,8 @@ class Session {
   size_t kv_bytes() const;
   const SessionOptions& options() const { return options_; }
   const Model& model() const { return model_; }
+  // Read-only view of one layer's cache, for diagnostics (which tokens survive).
+  const LayerKvCache& cache(int layer) const { return *caches_[static_cast<size_t>(layer)]; }
   ThreadPool& pool() { return pool_; }
 
  private:

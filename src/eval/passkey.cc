@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "engine/session.h"
+#include "eval/cache_census.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kvc {
@@ -105,6 +106,7 @@ PasskeyPrompt build_passkey_prompt(const Tokenizer& tokenizer, int64_t length, d
   p.tokens.insert(p.tokens.end(), fill.begin(), fill.begin() + at);
   p.key_begin = static_cast<int64_t>(p.tokens.size());
   append(p.tokens, key_ids);
+  p.key_end = static_cast<int64_t>(p.tokens.size());
   p.tokens.insert(p.tokens.end(), fill.begin() + at, fill.end());
   append(p.tokens, tail);
   p.depth = static_cast<double>(p.key_begin) / static_cast<double>(p.tokens.size());
@@ -148,6 +150,14 @@ double PasskeyResult::accuracy(int64_t length) const {
   return n > 0 ? sum / n : std::numeric_limits<double>::quiet_NaN();
 }
 
+double PasskeyResult::key_kept(int64_t length) const {
+  double sum = 0.0;
+  int n = 0;
+  for (const auto& s : samples)
+    if (s.length == length) sum += s.key_kept, ++n;
+  return n > 0 ? sum / n : std::numeric_limits<double>::quiet_NaN();
+}
+
 PasskeyResult run_passkey(Session& session, const PasskeyOptions& options) {
   if (options.samples < 1) fail("--samples must be at least 1, got {}", options.samples);
   if (options.bins < 1) fail("passkey: bins must be at least 1, got {}", options.bins);
@@ -172,6 +182,7 @@ PasskeyResult run_passkey(Session& session, const PasskeyOptions& options) {
             build_passkey_prompt(tok, length, draw.depth, draw.key, options.format);
         session.reset();
         session.feed(prompt.tokens);
+        const double key_kept = fraction_kept(session, prompt.key_begin, prompt.key_end);
         std::vector<int32_t> out;
         std::string answer;
         for (int t = 0; t < options.max_new_tokens; ++t) {
@@ -191,6 +202,7 @@ PasskeyResult run_passkey(Session& session, const PasskeyOptions& options) {
         s.key = draw.key;
         s.answer = answer;
         s.score = passkey_score(answer, draw.key);
+        s.key_kept = key_kept;
         s.seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         result.samples.push_back(std::move(s));

@@ -23,6 +23,7 @@ struct PasskeyPrompt {
   std::vector<int32_t> tokens;
   std::string key;         // 5 digits
   int64_t key_begin = 0;   // token index where the key sentence starts
+  int64_t key_end = 0;     // and one past where it ends
   double depth = 0.0;      // key_begin / tokens.size()
 };
 
@@ -65,6 +66,9 @@ struct PasskeySample {
   std::string key;
   std::string answer;  // decoded greedy continuation
   double score = 0.0;
+  // Fraction of the key sentence's tokens the policy-governed caches still held when the
+  // question had been read (mean over layers and KV heads): retention, apart from retrieval.
+  double key_kept = 0.0;
   double seconds = 0.0;
 };
 
@@ -75,6 +79,8 @@ struct PasskeyResult {
   double accuracy(int64_t length, int bin) const;
   // Mean over every bin at `length`.
   double accuracy(int64_t length) const;
+  // Mean key_kept of the samples at `length`; NaN if there are none.
+  double key_kept(int64_t length) const;
 };
 
 // The key and depth of one sample depend only on (seed, length, bin, index), so every policy

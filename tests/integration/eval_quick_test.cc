@@ -138,10 +138,13 @@ TEST_F(EvalQuick, SmallCachesDifferFromFullButStaySane) {
 }
 
 TEST_F(EvalQuick, CascadeKeepsOlderTokensThanTheWindow) {
-  SessionOptions o{kThreads, cache("window", 16, 128), 128};
-  const CacheCensus win = cache_census(*model_, o, *tokens_);
-  o.cache = cache("cascade", 16, 128, 4);
-  const CacheCensus cas = cache_census(*model_, o, *tokens_);
+  const auto census = [&](const CacheConfig& c) {
+    Session session(*model_, SessionOptions{kThreads, c, 128});
+    session.feed(*tokens_);
+    return take_census(session);
+  };
+  const CacheCensus win = census(cache("window", 16, 128));
+  const CacheCensus cas = census(cache("cascade", 16, 128, 4));
   ASSERT_EQ(win.stream_length, static_cast<int64_t>(kStreamTokens));
   ASSERT_FALSE(win.slots.empty());
   ASSERT_FALSE(cas.slots.empty());
@@ -192,10 +195,35 @@ TEST_F(EvalQuick, PasskeyRetrievedWithFullCacheAtShortLength) {
   o.seed = 3;
   const PasskeyResult r = run_passkey(session, o);
   ASSERT_EQ(r.samples.size(), 5u);
-  for (const auto& s : r.samples) EXPECT_EQ(s.key.size(), 5u);
+  for (const auto& s : r.samples) {
+    EXPECT_EQ(s.key.size(), 5u);
+    EXPECT_EQ(s.key_kept, 1.0);  // nothing is evicted
+  }
   // Inside its own window with nothing evicted the model must find the key (almost) always.
   EXPECT_GE(r.accuracy(768), 0.8) << "answers: " << r.samples[0].answer << " | "
                                   << r.samples[1].answer << " | " << r.samples[2].answer;
+}
+
+TEST_F(EvalQuick, PasskeyKeyKeptIsTheShareOfTheKeyInsideTheWindow) {
+  constexpr int64_t kLength = 640, kSinks = 16, kSize = 128;
+  Session session(*model_, SessionOptions{kThreads, cache("window", kSinks, kSize), 512});
+  PasskeyOptions o;
+  o.lengths = {kLength};
+  o.samples = 1;
+  o.max_new_tokens = 1;
+  const PasskeyResult r = run_passkey(session, o);
+  ASSERT_EQ(r.samples.size(), 5u);
+  for (const auto& s : r.samples) {
+    // The window holds the sinks and the last kSize tokens of the prompt.
+    const PasskeyDraw d = draw_passkey(o.seed, kLength, s.bin, o.bins, 0);
+    const PasskeyPrompt p = build_passkey_prompt(model_->tokenizer(), kLength, d.depth, d.key,
+                                                 PasskeyFormat::Plain);
+    int64_t inside = 0;
+    for (int64_t t = p.key_begin; t < p.key_end; ++t) inside += t < kSinks || t >= kLength - kSize;
+    EXPECT_DOUBLE_EQ(s.key_kept, static_cast<double>(inside) / (p.key_end - p.key_begin))
+        << "bin " << s.bin;
+  }
+  EXPECT_EQ(r.samples[0].key_kept, 0.0);  // the first fifth is long gone
 }
 
 }  // namespace
