@@ -28,7 +28,8 @@ namespace {
 class CascadeCache final : public LayerKvCache {
  public:
   CascadeCache(const CacheConfig& c, const KvShape& shape, const KeyRotator& rotator)
-      : ns_(c.sinks), c_(c.cascades), w_(c.size / c.cascades), beta_(c.beta), shape_(shape),
+      : ns_(c.sinks), c_(c.cascades), w_(c.size / c.cascades), beta_(c.beta),
+        by_score_(c.select_by_score), shape_(shape),
         rotator_(rotator), slots_per_head_(c.sinks + c.size),
         k_(static_cast<size_t>(shape.n_heads) * slots_per_head_ * shape.head_dim), v_(k_.size()),
         score_(static_cast<size_t>(shape.n_heads) * slots_per_head_, 0.0f), mass_(score_.size(), 0.0f),
@@ -42,7 +43,7 @@ class CascadeCache final : public LayerKvCache {
     return p;
   }
   int64_t room() const override { return std::numeric_limits<int64_t>::max() / 4; }
-  bool wants_mass() const override { return true; }
+  bool wants_mass() const override { return by_score_; }
   float beta() const override { return beta_; }
 
   void view(KvView& out) override {
@@ -183,10 +184,12 @@ class CascadeCache final : public LayerKvCache {
         ++count_[i];
         continue;
       }
-      // Closed and non-empty: compete for the newest slot; a tie goes to the carry.
+      // Closed and non-empty: compete for the newest slot; a tie goes to the carry. Without
+      // score selection every head keeps the carry, the newer token.
       const int slot = first + (head_[i] + fill_[i] - 1) % w_;
       for (int h = 0; h < H; ++h)
-        if (carry_[h].score >= score_[at(h, slot)]) place(h, slot, count_[i] - 1, false, 0);
+        if (!by_score_ || carry_[h].score >= score_[at(h, slot)])
+          place(h, slot, count_[i] - 1, false, 0);
       return;
     }
     // Evicted from the last sub-cache: dropped.
@@ -194,6 +197,7 @@ class CascadeCache final : public LayerKvCache {
 
   int ns_, c_, w_;
   float beta_;
+  bool by_score_;
   KvShape shape_;
   const KeyRotator& rotator_;
   int slots_per_head_;

@@ -80,6 +80,9 @@ struct CacheConfig {
   int cascades = 4;                // C
   float beta = 0.9999f;
   bool head_reduction_max = true;  // false: mean over the query heads of a group
+  // cascade: a closed sub-cache's competition is won by the higher score (the method); false
+  // keeps the newer token regardless, the paper's "no score selection" ablation.
+  bool select_by_score = true;
   int64_t context = 4096;          // capacity of `full`
 };
 

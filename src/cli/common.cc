@@ -26,6 +26,10 @@ void add_cache_flags(CLI::App& app, CacheFlags& flags) {
   app.add_option("--head-reduction", flags.head_reduction,
                  "how the query heads of a group combine their attention")
       ->check(CLI::IsMember({"max", "mean"}));
+  app.add_option("--cascade-select", flags.select,
+                 "who wins a closed sub-cache's slot: score (the method) or newest (no score "
+                 "selection, the paper's ablation)")
+      ->check(CLI::IsMember({"score", "newest"}));
   app.add_option("--stride", flags.stride, "prefill chunk in tokens");
 }
 
@@ -110,6 +114,7 @@ SessionOptions session_options(const ModelFlags& model, const CacheFlags& cache)
   o.cache.cascades = cache.cascades;
   o.cache.beta = cache.beta;
   o.cache.head_reduction_max = cache.head_reduction == "max";
+  o.cache.select_by_score = cache.select == "score";
   o.cache.context = cache.ctx_size;
   return o;
 }
@@ -139,10 +144,23 @@ std::string describe_cache(const CacheConfig& c) {
   if (c.policy == "window") return fmt::format("window (sinks {} + {} slots)", c.sinks, c.size);
   const char* reduction = c.head_reduction_max ? "max" : "mean";
   if (c.policy == "cascade")
-    return fmt::format("cascade (sinks {} + {} slots in {} cascades, beta {}, head reduction {})",
-                       c.sinks, c.size, c.cascades, c.beta, reduction);
+    return fmt::format("cascade (sinks {} + {} slots in {} cascades, beta {}, head reduction {}{})",
+                       c.sinks, c.size, c.cascades, c.beta, reduction,
+                       c.select_by_score ? "" : ", no score selection");
   return fmt::format("{} (sinks {} + {} slots, beta {}, head reduction {})", c.policy, c.sinks,
                      c.size, c.beta, reduction);
+}
+
+nlohmann::json cache_json(const CacheConfig& c, int stride) {
+  return {{"policy", c.policy},
+          {"sinks", c.sinks},
+          {"size", c.size},
+          {"cascades", c.cascades},
+          {"beta", c.beta},
+          {"head_reduction", c.head_reduction_max ? "max" : "mean"},
+          {"select", c.select_by_score ? "score" : "newest"},
+          {"context", c.context},
+          {"stride", stride}};
 }
 
 double as_written(float x) { return std::stod(fmt::format("{}", x)); }

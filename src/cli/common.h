@@ -8,6 +8,7 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "engine/session.h"
@@ -49,6 +50,7 @@ struct CacheFlags {
   int cascades = 4;
   float beta = 0.9999f;
   std::string head_reduction = "max";
+  std::string select = "score";
   int stride = 512;
 };
 
@@ -87,6 +89,8 @@ std::string read_prompt(const PromptFlags& flags);
 size_t kv_cache_bytes(const ModelConfig& config, const CacheConfig& cache);
 // "cascade (sinks 64 + 2048 slots in 4 cascades, beta 0.9999)" and the like.
 std::string describe_cache(const CacheConfig& cache);
+// The same as JSON, for --json reports.
+nlohmann::json cache_json(const CacheConfig& cache, int stride);
 
 // A float flag as the user wrote it (0.9999, not 0.99989998...) for JSON output.
 double as_written(float x);

@@ -142,7 +142,6 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
       table.push_back({{"length", len}, {"by_bin", row}, {"accuracy", number(m)},
                        {"key_kept", number(kept)}});
     }
-    const CacheConfig& c = options.cache;
     nlohmann::json out = {
         {"model", model->config().name},
         {"model_file", f.model.model},
@@ -152,10 +151,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
         {"bins", po.bins},
         {"cancelled", r.cancelled},
         {"threads", f.model.threads},
-        {"cache",
-         {{"policy", c.policy}, {"sinks", c.sinks}, {"size", c.size}, {"cascades", c.cascades},
-          {"beta", c.beta}, {"head_reduction", c.head_reduction_max ? "max" : "mean"},
-          {"context", c.context}, {"stride", options.stride}}},
+        {"cache", cache_json(options.cache, options.stride)},
         {"kv_bytes", session.kv_bytes()},
         {"table", table},
         {"samples", samples},

@@ -38,13 +38,6 @@ std::string read_text(const std::string& path) {
   return text.str();
 }
 
-nlohmann::json cache_json(const CacheConfig& c, int stride) {
-  return {{"policy", c.policy}, {"sinks", c.sinks},       {"size", c.size},
-          {"cascades", c.cascades}, {"beta", c.beta},
-          {"head_reduction", c.head_reduction_max ? "max" : "mean"},
-          {"context", c.context}, {"stride", stride}};
-}
-
 void write_slots(const std::string& path, const CacheCensus& census) {
   std::ofstream out(path);
   if (!out) fail("cannot write '{}'", path);

@@ -1,5 +1,7 @@
 #include "eval/cache_census.h"
 
+#include <unordered_set>
+
 #include "engine/session.h"
 #include "model/model.h"
 
@@ -18,17 +20,18 @@ CacheCensus take_census(const Session& session) {
   return census;
 }
 
-double fraction_kept(const Session& session, int64_t begin, int64_t end) {
+double fraction_kept(const Session& session, std::span<const int64_t> indices) {
   const ModelConfig& config = session.model().config();
-  if (end <= begin) return 1.0;
+  if (indices.empty()) return 1.0;
+  const std::unordered_set<int64_t> wanted(indices.begin(), indices.end());
   double sum = 0.0;
   int caches = 0;
   for (int l = 0; l < config.n_layers; ++l) {
     if (config.layer_is_local[l]) continue;
     for (int h = 0; h < config.n_kv_heads; ++h, ++caches) {
       int64_t kept = 0;
-      for (const auto& s : session.cache(l).slots(h)) kept += s.index >= begin && s.index < end;
-      sum += static_cast<double>(kept) / static_cast<double>(end - begin);
+      for (const auto& s : session.cache(l).slots(h)) kept += wanted.count(s.index);
+      sum += static_cast<double>(kept) / static_cast<double>(wanted.size());
     }
   }
   return caches > 0 ? sum / caches : 1.0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace kvc {
@@ -26,8 +27,8 @@ struct CacheCensus {
 // The live slots of every global (non sliding-window) layer of the session's caches, now.
 CacheCensus take_census(const Session& session);
 
-// Fraction of the stream indices [begin, end) that each policy-governed (layer, KV head) cache
-// still holds, averaged over those caches: 1 when every one kept every token.
-double fraction_kept(const Session& session, int64_t begin, int64_t end);
+// Fraction of the given stream indices that each policy-governed (layer, KV head) cache still
+// holds, averaged over those caches: 1 when every one kept every token (or none was asked).
+double fraction_kept(const Session& session, std::span<const int64_t> indices);
 
 }  // namespace kvc

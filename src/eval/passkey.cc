@@ -107,6 +107,9 @@ PasskeyPrompt build_passkey_prompt(const Tokenizer& tokenizer, int64_t length, d
   p.key_begin = static_cast<int64_t>(p.tokens.size());
   append(p.tokens, key_ids);
   p.key_end = static_cast<int64_t>(p.tokens.size());
+  for (int64_t t = p.key_begin; t < p.key_end; ++t)
+    if (count_digits(tokenizer.decode(std::vector<int32_t>{p.tokens[static_cast<size_t>(t)]})) > 0)
+      p.key_digits.push_back(t);
   p.tokens.insert(p.tokens.end(), fill.begin() + at, fill.end());
   append(p.tokens, tail);
   p.depth = static_cast<double>(p.key_begin) / static_cast<double>(p.tokens.size());
@@ -182,7 +185,7 @@ PasskeyResult run_passkey(Session& session, const PasskeyOptions& options) {
             build_passkey_prompt(tok, length, draw.depth, draw.key, options.format);
         session.reset();
         session.feed(prompt.tokens);
-        const double key_kept = fraction_kept(session, prompt.key_begin, prompt.key_end);
+        const double key_kept = fraction_kept(session, prompt.key_digits);
         std::vector<int32_t> out;
         std::string answer;
         for (int t = 0; t < options.max_new_tokens; ++t) {

@@ -24,6 +24,7 @@ struct PasskeyPrompt {
   std::string key;         // 5 digits
   int64_t key_begin = 0;   // token index where the key sentence starts
   int64_t key_end = 0;     // and one past where it ends
+  std::vector<int64_t> key_digits;  // token indices in the key sentence that carry its digits
   double depth = 0.0;      // key_begin / tokens.size()
 };
 
@@ -66,8 +67,8 @@ struct PasskeySample {
   std::string key;
   std::string answer;  // decoded greedy continuation
   double score = 0.0;
-  // Fraction of the key sentence's tokens the policy-governed caches still held when the
-  // question had been read (mean over layers and KV heads): retention, apart from retrieval.
+  // Fraction of the key's digit tokens (both statements) the policy-governed caches still held
+  // when the question had been read, mean over layers and KV heads: retention, not retrieval.
   double key_kept = 0.0;
   double seconds = 0.0;
 };

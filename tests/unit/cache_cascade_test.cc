@@ -241,6 +241,42 @@ TEST(Cascade, OneCascadeIsTheWindow) {
   }
 }
 
+TEST(Cascade, WithoutScoreSelectionTheNewerTokenAlwaysWins) {
+  // The ablation: every competition goes to the carry, as if all scores tied. So it must equal
+  // the scored cascade fed zero masses, whatever masses it is fed itself, and ask for none.
+  NoRotation none;
+  CacheConfig cfg;
+  cfg.policy = "cascade", cfg.sinks = 2, cfg.size = 12, cfg.cascades = 3;
+  auto scored = make_layer_cache(cfg, {2, 4}, none);
+  cfg.select_by_score = false;
+  auto newest = make_layer_cache(cfg, {2, 4}, none);
+  EXPECT_TRUE(scored->wants_mass());
+  EXPECT_FALSE(newest->wants_mass());
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  int64_t t = 0;
+  for (int step = 0; step < 200; ++step) {
+    const int n = 1 + step % 3;
+    std::vector<float> k(static_cast<size_t>(n) * 2 * 4), v(k.size()), zero(2 * n, 0.0f), noise(2 * n);
+    for (int j = 0; j < n; ++j)
+      for (int h = 0; h < 2; ++h) k[(j * 2 + h) * 4] = static_cast<float>(t + j), noise[h * n + j] = u(rng);
+    KvView a, b;
+    scored->view(a);
+    newest->view(b);
+    for (auto& sg : b.segments)
+      if (sg.mass)
+        for (int i = 0; i < sg.n; ++i) sg.mass[i] = u(rng);
+    scored->commit(k.data(), v.data(), n, zero.data());
+    newest->commit(k.data(), v.data(), n, noise.data());
+    t += n;
+    for (int h = 0; h < 2; ++h) {
+      const auto x = scored->slots(h), y = newest->slots(h);
+      ASSERT_EQ(x.size(), y.size());
+      for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(x[i].index, y[i].index) << "step " << step;
+    }
+  }
+}
+
 TEST(Cascade, SpanReachesWTimesTwoToTheCMinusOne) {
   NoRotation none;
   for (int c : {1, 2, 4, 6}) {
