@@ -43,13 +43,6 @@ Stats summarize(std::vector<double> samples) {
   return s;
 }
 
-// Peak resident memory of the process so far.
-size_t peak_rss_bytes() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<size_t>(u.ru_maxrss) * 1024;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <thread>
 
+#include <sys/resource.h>
+
 namespace kvc::cli {
 
 void add_model_flags(CLI::App& app, ModelFlags& flags) {
@@ -156,11 +158,17 @@ nlohmann::json cache_json(const CacheConfig& c, int stride) {
           {"sinks", c.sinks},
           {"size", c.size},
           {"cascades", c.cascades},
-          {"beta", c.beta},
+          {"beta", as_written(c.beta)},
           {"head_reduction", c.head_reduction_max ? "max" : "mean"},
           {"select", c.select_by_score ? "score" : "newest"},
           {"context", c.context},
           {"stride", stride}};
+}
+
+size_t peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<size_t>(u.ru_maxrss) * 1024;
 }
 
 double as_written(float x) { return std::stod(fmt::format("{}", x)); }

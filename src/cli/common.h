@@ -62,7 +62,7 @@ struct SamplingFlags {
 struct PromptFlags {
   std::string prompt;
   std::string file;
-  int n_predict = 128;  // -1: until end of generation (or a full context)
+  int64_t n_predict = 128;  // -1: until end of generation (or a full context)
 };
 
 void add_model_flags(CLI::App& app, ModelFlags& flags);
@@ -97,6 +97,8 @@ double as_written(float x);
 
 // "93.4 MiB"
 std::string format_bytes(size_t bytes);
+// Peak resident memory of the process so far.
+size_t peak_rss_bytes();
 
 // Tokens per second, 0 when nothing was timed.
 inline double per_second(int64_t n, double seconds) { return seconds > 0 ? n / seconds : 0.0; }

@@ -17,6 +17,7 @@ struct GenerateFlags {
   SamplingFlags sampling;
   PromptFlags prompt;
   bool json = false;
+  int64_t report_every = 0;
 };
 
 int run_generate(GenerateFlags& f) {
@@ -24,6 +25,7 @@ int run_generate(GenerateFlags& f) {
   validate(f.cache);
   validate(f.sampling);
   validate(f.prompt);
+  if (f.report_every < 0) usage_error("--report-every must be >= 0, got {}", f.report_every);
   const std::string text = read_prompt(f.prompt);
 
   const auto model = load_model(f.model.model);
@@ -49,9 +51,25 @@ int run_generate(GenerateFlags& f) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     std::fflush(stdout);
   };
-  const Generation g =
-      generate(session, sampler, tokenizer, history, f.prompt.n_predict, /*feed_last=*/false, stream);
-  const int64_t n_gen = static_cast<int64_t>(g.tokens.size());
+  // A report per --report-every tokens: the rate over the last stretch and the peak memory, so
+  // a long stream shows whether either moves.
+  nlohmann::json reports = nlohmann::json::array();
+  StreamOptions so;
+  so.keep = f.json;  // the JSON carries the text; a plain stream keeps nothing, memory stays flat
+  so.report_every = f.report_every;
+  double last_s = 0.0;
+  so.on_report = [&](int64_t n, double s) {
+    const double rate = per_second(f.report_every, s - last_s);
+    last_s = s;
+    const size_t rss = peak_rss_bytes();
+    reports.push_back({{"generated", n}, {"seconds", s}, {"tokens_per_s", rate}, {"peak_rss_bytes", rss}});
+    std::fprintf(stderr, "\n[stream] %lld tokens generated | %.1f t/s over the last %lld | peak RSS %s\n",
+                 static_cast<long long>(n), rate, static_cast<long long>(f.report_every),
+                 format_bytes(rss).c_str());
+  };
+  const Generation g = generate(session, sampler, tokenizer, history, f.prompt.n_predict,
+                                /*feed_last=*/false, stream, so);
+  const int64_t n_gen = g.n_generated;
 
   if (f.json) {
     nlohmann::json out = {
@@ -66,16 +84,10 @@ int run_generate(GenerateFlags& f) {
         {"gen_tokens_per_s", per_second(n_gen, g.seconds)},
         {"seed", sampler.seed()},
         {"threads", f.model.threads},
-        {"cache",
-         {{"policy", cache.policy},
-          {"sinks", cache.sinks},
-          {"size", cache.size},
-          {"cascades", cache.cascades},
-          {"beta", as_written(cache.beta)},
-          {"head_reduction", cache.head_reduction_max ? "max" : "mean"},
-          {"context", cache.context},
-          {"stride", f.cache.stride}}},
+        {"cache", cache_json(cache, f.cache.stride)},
         {"kv_bytes", session.kv_bytes()},
+        {"peak_rss_bytes", peak_rss_bytes()},
+        {"reports", reports},
     };
     std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
@@ -84,11 +96,11 @@ int run_generate(GenerateFlags& f) {
   std::fflush(stdout);
   std::fprintf(stderr,
                "prompt: %lld tokens in %.1f ms (%.1f t/s) | generation: %lld tokens in %.1f ms "
-               "(%.1f t/s, stop: %s) | cache: %s, %s KV | seed %llu\n",
+               "(%.1f t/s, stop: %s) | cache: %s, %s KV | peak RSS %s | seed %llu\n",
                static_cast<long long>(n_prompt), prefill_s * 1e3, per_second(n_prompt, prefill_s),
                static_cast<long long>(n_gen), g.seconds * 1e3, per_second(n_gen, g.seconds),
                g.stop.c_str(), cache.policy.c_str(), format_bytes(session.kv_bytes()).c_str(),
-               static_cast<unsigned long long>(sampler.seed()));
+               format_bytes(peak_rss_bytes()).c_str(), static_cast<unsigned long long>(sampler.seed()));
   return 0;
 }
 
@@ -102,6 +114,8 @@ Command add_generate(CLI::App& root) {
   add_sampling_flags(*app, flags->sampling);
   add_prompt_flags(*app, flags->prompt);
   app->add_flag("--json", flags->json, "print one JSON object with the text, ids and timings");
+  app->add_option("--report-every", flags->report_every,
+                  "every N generated tokens, report the rate and peak memory on stderr (0: off)");
   return {app, [flags] { return run_generate(*flags); }};
 }
 

@@ -17,27 +17,39 @@ bool context_full(const Session& session) {
 }  // namespace
 
 Generation generate(Session& session, Sampler& sampler, const Tokenizer& tokenizer,
-                    std::vector<int32_t>& history, int n_predict, bool feed_last,
-                    const std::function<void(std::string_view)>& on_text) {
+                    std::vector<int32_t>& history, int64_t n_predict, bool feed_last,
+                    const std::function<void(std::string_view)>& on_text,
+                    const StreamOptions& stream) {
   Generation g;
   StreamDecoder decoder(tokenizer);
   const auto emit = [&](const std::string& piece) {
     if (piece.empty()) return;
-    g.text += piece;
+    if (stream.keep) g.text += piece;
     on_text(piece);
   };
+  // The penalty reads the last repeat_last_n tokens; without keep, history holds at most twice
+  // that (trimmed in one go, so the cost per token stays constant).
+  const int64_t look_back = sampler.params().repeat_last_n;
   const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   g.stop = "limit";
-  while (n_predict < 0 || static_cast<int>(g.tokens.size()) < n_predict) {
+  while (n_predict < 0 || g.n_generated < n_predict) {
     const int32_t id = sampler.sample(session.logits(), history);
     if (tokenizer.is_eog(id)) {
       g.stop = "eog";
       break;
     }
-    g.tokens.push_back(id);
+    ++g.n_generated;
+    if (stream.keep) g.tokens.push_back(id);
     history.push_back(id);
+    if (!stream.keep && look_back >= 0 && static_cast<int64_t>(history.size()) > 2 * look_back + 64)
+      history.erase(history.begin(), history.end() - look_back);
     emit(decoder.push(id));
-    const bool last = n_predict >= 0 && static_cast<int>(g.tokens.size()) == n_predict;
+    if (stream.report_every > 0 && g.n_generated % stream.report_every == 0 && stream.on_report)
+      stream.on_report(g.n_generated, elapsed());
+    const bool last = n_predict >= 0 && g.n_generated == n_predict;
     if (last && !feed_last) break;
     if (context_full(session)) {
       g.stop = "context";
@@ -46,7 +58,7 @@ Generation generate(Session& session, Sampler& sampler, const Tokenizer& tokeniz
     session.feed(std::span<const int32_t>(&id, 1));
   }
   emit(decoder.flush());
-  g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  g.seconds = elapsed();
   return g;
 }
 

@@ -15,8 +15,9 @@
 namespace kvc::cli {
 
 struct Generation {
-  std::vector<int32_t> tokens;  // generated ids, the end-of-generation token left out
-  std::string text;
+  int64_t n_generated = 0;      // the end-of-generation token left out
+  std::vector<int32_t> tokens;  // generated ids (only when StreamOptions::keep)
+  std::string text;             // (only when StreamOptions::keep)
   std::string stop;             // "eog", "limit" or "context"
   double seconds = 0.0;         // sampling and decoding of all generated tokens
 };
@@ -27,8 +28,18 @@ struct Generation {
 // as soon as it forms whole UTF-8 characters. With feed_last false the final generated token
 // is not fed when the limit stops generation (nothing will read its logits); a conversation
 // that goes on passes true so the session has seen every token of the reply.
+// For endless streams: keep false holds memory flat (no text or ids collected, and `history`
+// trimmed to what the repetition penalty reads); on_report runs after every report_every
+// generated tokens with the count so far and the seconds since generation started.
+struct StreamOptions {
+  bool keep = true;
+  int64_t report_every = 0;
+  std::function<void(int64_t generated, double seconds)> on_report;
+};
+
 Generation generate(Session& session, Sampler& sampler, const Tokenizer& tokenizer,
-                    std::vector<int32_t>& history, int n_predict, bool feed_last,
-                    const std::function<void(std::string_view)>& on_text);
+                    std::vector<int32_t>& history, int64_t n_predict, bool feed_last,
+                    const std::function<void(std::string_view)>& on_text,
+                    const StreamOptions& stream = {});
 
 }  // namespace kvc::cli
