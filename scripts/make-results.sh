@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the evaluations behind docs/results.md and draws its plots.
 #
-#   scripts/make-results.sh [--quick] [--models smollm2,gemma3] [--samples N] [-t THREADS]
+#   scripts/make-results.sh [--quick] [--models smollm2,gemma3] [--sizes 512,1024]
+#                           [--policies window,cascade4,...] [--samples N] [-t THREADS]
 #                           [--bin build/kvcascade] [--no-run]
 #
 # Every configuration writes one result file under data/results/<set>/ (set = full or quick) and
@@ -9,8 +10,9 @@
 # to redo it. Files are written to *.tmp first and renamed when complete.
 #
 # Full set (hours on two cores), per model: NS = 64 sinks and S = 512 and 1024 slots for window,
-# cascade C = 4, cascade C = 8 and h2o (all NS + S slots, the same memory); the full cache where
-# the length fits the model's trained context.
+# cascade C = 4, cascade C = 8, cascade C = 4 without score selection (the ablation) and h2o
+# (all NS + S slots, the same memory); the full cache where the length fits the model's trained
+# context. --sizes and --policies run a subset (full is a policy too).
 #   - perplexity: KJV, the first 65536 tokens (full: the first <context> tokens), 4096-token buckets
 #   - passkey: lengths 1x 2x 4x 8x 16x S, 5 depth bins, --samples per bin (default 4)
 #   - census: the slots the window and the cascades keep after the perplexity stream
@@ -27,6 +29,8 @@ set_name=full
 models=smollm2,gemma3
 samples=4
 threads=$(nproc)
+sizes_arg=""
+policies_arg=""
 bin=build/kvcascade
 run=1
 while [ $# -gt 0 ]; do
@@ -34,6 +38,8 @@ while [ $# -gt 0 ]; do
     --quick) set_name=quick; models=smollm2; samples=1 ;;
     --models) models=$2; shift ;;
     --samples) samples=$2; shift ;;
+    --sizes) sizes_arg=$2; shift ;;
+    --policies) policies_arg=$2; shift ;;
     -t|--threads) threads=$2; shift ;;
     --bin) bin=$2; shift ;;
     --no-run) run=0 ;;
@@ -67,6 +73,10 @@ else
   sizes="512 1024"; ppl_tokens=65536; bucket=4096; multiples="1 2 4 8 16"
 fi
 sinks=64
+policies="full window cascade4 cascade8 cascade4new h2o"
+[ -z "$sizes_arg" ] || sizes=${sizes_arg//,/ }
+[ -z "$policies_arg" ] || policies=${policies_arg//,/ }
+wanted() { case " $policies " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # Runs "$@" into $file unless it exists; logs to $file.log.
 produce() {
@@ -92,6 +102,7 @@ cache_flags() {
     window) echo "--cache window --sinks $sinks --cache-size $size" ;;
     cascade4) echo "--cache cascade --cascades 4 --sinks $sinks --cache-size $size" ;;
     cascade8) echo "--cache cascade --cascades 8 --sinks $sinks --cache-size $size" ;;
+    cascade4new) echo "--cache cascade --cascades 4 --cascade-select newest --sinks $sinks --cache-size $size" ;;
     h2o) echo "--cache h2o --sinks $sinks --cache-size $size" ;;
   esac
 }
@@ -105,10 +116,11 @@ if [ "$run" = 1 ]; then
     common=(-m "$mf" -t "$threads")
     # Perplexity: full over what fits the trained context, the bounded policies over the rest.
     full_tokens=$(( ppl_tokens < ctx ? ppl_tokens : ctx ))
-    produce "$out/ppl_${m}_full.json" "$bin" perplexity "${common[@]}" --cache full -f data/kjv.txt \
+    wanted full && produce "$out/ppl_${m}_full.json" "$bin" perplexity "${common[@]}" --cache full -f data/kjv.txt \
       --max-tokens "$full_tokens" --bucket "$bucket" --json || failed=1
     for s in $sizes; do
-      for tag in window cascade4 cascade8 h2o; do
+      for tag in window cascade4 cascade8 cascade4new h2o; do
+        wanted "$tag" || continue
         slots=()
         case "$tag" in window|cascade4|cascade8) slots=(--slots-out "$out/slots_${m}_${tag}_S${s}.txt") ;; esac
         # shellcheck disable=SC2046
@@ -120,7 +132,8 @@ if [ "$run" = 1 ]; then
     for s in $sizes; do
       lengths=""
       for k in $multiples; do lengths="$lengths${lengths:+,}$((k * s))"; done
-      for tag in full window cascade4 cascade8 h2o; do
+      for tag in full window cascade4 cascade8 cascade4new h2o; do
+        wanted "$tag" || continue
         use_lengths=$lengths
         if [ "$tag" = full ]; then
           use_lengths=""
@@ -142,7 +155,7 @@ date: $(date -u +%Y-%m-%dT%H:%MZ)
 commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores
 threads: $threads
-set: $set_name (samples per bin: $samples)
+set: $set_name
 EOF
 
 python3 tools/plot-results.py "$out" "$set_name"

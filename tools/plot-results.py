@@ -15,9 +15,10 @@ import os
 import re
 import sys
 
-POLICY_ORDER = ["full", "window", "cascade4", "cascade8", "h2o"]
+POLICY_ORDER = ["full", "window", "cascade4", "cascade8", "cascade4new", "cascade8new", "h2o"]
 POLICY_LABEL = {"full": "full", "window": "window (StreamingLLM)", "cascade4": "cascade C=4",
-                "cascade8": "cascade C=8", "h2o": "H2O"}
+                "cascade8": "cascade C=8", "cascade4new": "cascade C=4, no score selection",
+                "cascade8new": "cascade C=8, no score selection", "h2o": "H2O"}
 MODEL_LABEL = {"smollm2": "SmolLM2-135M-Instruct Q4_1", "gemma3": "Gemma 3 270M Q4_K_M"}
 NAME = re.compile(r"^(ppl|pk|slots)_([a-z0-9]+)_([a-z0-9]+)(?:_S(\d+))?\.(json|txt)$")
 
@@ -89,6 +90,16 @@ def write_tables(dir_, set_name, data):
                 acc = {t["length"]: t["accuracy"] for t in rows[tag]["table"]}
                 lines.append(f"| {POLICY_LABEL.get(tag, tag)} | " +
                              " | ".join(fmt_acc(acc.get(n)) for n in lengths) + " |")
+            lines.append("")
+            lines.append("Key kept: the share of the key's digit tokens that the cache still held when "
+                         "the question had been read (mean over samples, layers and KV heads):")
+            lines.append("")
+            lines.append("| policy | " + " | ".join(f"{n} ({n / size:g}x S)" for n in lengths) + " |")
+            lines.append("|---|" + "---|" * len(lengths))
+            for tag in sorted(rows, key=key):
+                kept = {t["length"]: t.get("key_kept") for t in rows[tag]["table"]}
+                lines.append(f"| {POLICY_LABEL.get(tag, tag)} | " +
+                             " | ".join(fmt_acc(kept.get(n)) for n in lengths) + " |")
             lines.append("")
             lines.append("By depth bin (0-20% ... 80-100% of the prompt), per length:")
             lines.append("")
