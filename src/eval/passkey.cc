@@ -137,28 +137,28 @@ PasskeyDraw draw_passkey(uint64_t seed, int64_t length, int bin, int bins, int i
   return d;
 }
 
-double PasskeyResult::accuracy(int64_t length, int bin) const {
+namespace {
+
+// Mean of field(s) over the samples at `length` (and in `bin`, unless bin < 0); NaN if none.
+template <typename Field>
+double mean_at(const std::vector<PasskeySample>& samples, int64_t length, int bin, Field field) {
   double sum = 0.0;
   int n = 0;
   for (const auto& s : samples)
-    if (s.length == length && s.bin == bin) sum += s.score, ++n;
+    if (s.length == length && (bin < 0 || s.bin == bin)) sum += field(s), ++n;
   return n > 0 ? sum / n : std::numeric_limits<double>::quiet_NaN();
 }
 
-double PasskeyResult::accuracy(int64_t length) const {
-  double sum = 0.0;
-  int n = 0;
-  for (const auto& s : samples)
-    if (s.length == length) sum += s.score, ++n;
-  return n > 0 ? sum / n : std::numeric_limits<double>::quiet_NaN();
+}  // namespace
+
+double PasskeyResult::accuracy(int64_t length, int bin) const {
+  return mean_at(samples, length, bin, [](const PasskeySample& s) { return s.score; });
 }
+
+double PasskeyResult::accuracy(int64_t length) const { return accuracy(length, -1); }
 
 double PasskeyResult::key_kept(int64_t length) const {
-  double sum = 0.0;
-  int n = 0;
-  for (const auto& s : samples)
-    if (s.length == length) sum += s.key_kept, ++n;
-  return n > 0 ? sum / n : std::numeric_limits<double>::quiet_NaN();
+  return mean_at(samples, length, -1, [](const PasskeySample& s) { return s.key_kept; });
 }
 
 PasskeyResult run_passkey(Session& session, const PasskeyOptions& options) {
