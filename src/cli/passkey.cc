@@ -176,8 +176,8 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
     }
     std::printf("\n");
   }
-  std::fprintf(stderr, "kept: the share of the key sentence's tokens the policy's caches still held "
-                       "when the question had been read\n");
+  std::fprintf(stderr, "kept: the share of the key's digit tokens the policy's caches still held when "
+                       "the question had been read\n");
   double secs = 0;
   for (const auto& s : r.samples) secs += s.seconds;
   std::fprintf(stderr, "%zu samples in %s%s\n", r.samples.size(), format_duration(secs).c_str(),
