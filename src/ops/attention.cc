@@ -91,6 +91,84 @@ void AddScaled(const float* HWY_RESTRICT p, const float* HWY_RESTRICT v, size_t 
   }
 }
 
+// The same for M queries at once: out[t][i] = scale * dot(q[t], k + i * stride). Each key is
+// loaded once for all M, so prefill reads the cached keys once per block of tokens instead of
+// once per token. Requires hd % Lanes == 0.
+template <int M>
+void LogitsBlockM(const float* const* q, const float* HWY_RESTRICT k, size_t stride, int n, int hd,
+                  float scale, float* const* out) {
+  const hn::ScalableTag<float> d;
+  const int N = static_cast<int>(hn::Lanes(d));
+  for (int i = 0; i < n; ++i) {
+    const float* ki = k + i * stride;
+    hn::Vec<decltype(d)> acc[M];
+    for (int t = 0; t < M; ++t) acc[t] = hn::Zero(d);
+    for (int x = 0; x < hd; x += N) {
+      const auto kv = hn::LoadU(d, ki + x);
+      for (int t = 0; t < M; ++t) acc[t] = hn::MulAdd(hn::LoadU(d, q[t] + x), kv, acc[t]);
+    }
+    for (int t = 0; t < M; ++t) out[t][i] = hn::GetLane(hn::SumOfLanes(d, acc[t])) * scale;
+  }
+}
+
+void LogitsBlock(const float* const* q, int m, const float* HWY_RESTRICT k, size_t stride, int n,
+                 int hd, float scale, float* const* out) {
+  const int N = static_cast<int>(hn::Lanes(hn::ScalableTag<float>()));
+  if (hd % N != 0 || m == 1) {
+    for (int t = 0; t < m; ++t) Logits(q[t], k, stride, n, hd, scale, out[t]);
+    return;
+  }
+  switch (m) {
+    case 2: return LogitsBlockM<2>(q, k, stride, n, hd, scale, out);
+    case 3: return LogitsBlockM<3>(q, k, stride, n, hd, scale, out);
+    default: return LogitsBlockM<4>(q, k, stride, n, hd, scale, out);
+  }
+}
+
+// out[t] += sum_i p[t][i] * v[i * stride] for M rows at once: each value row is loaded once.
+template <int M>
+void AddScaledBlockM(const float* const* p, const float* HWY_RESTRICT v, size_t stride, int n, int hd,
+                     float* const* out) {
+  const hn::ScalableTag<float> d;
+  const int N = static_cast<int>(hn::Lanes(d));
+  for (int x0 = 0; x0 < hd; x0 += 2 * N) {
+    const bool two = x0 + 2 * N <= hd;
+    hn::Vec<decltype(d)> a[M], b[M];
+    for (int t = 0; t < M; ++t) {
+      a[t] = hn::LoadU(d, out[t] + x0);
+      b[t] = two ? hn::LoadU(d, out[t] + x0 + N) : hn::Zero(d);
+    }
+    for (int i = 0; i < n; ++i) {
+      const float* vi = v + i * stride + x0;
+      const auto v0 = hn::LoadU(d, vi);
+      const auto v1 = two ? hn::LoadU(d, vi + N) : hn::Zero(d);
+      for (int t = 0; t < M; ++t) {
+        const auto pv = hn::Set(d, p[t][i]);
+        a[t] = hn::MulAdd(pv, v0, a[t]);
+        b[t] = hn::MulAdd(pv, v1, b[t]);
+      }
+    }
+    for (int t = 0; t < M; ++t) {
+      hn::StoreU(a[t], d, out[t] + x0);
+      if (two) hn::StoreU(b[t], d, out[t] + x0 + N);
+    }
+  }
+}
+
+void AddScaledBlock(const float* const* p, int m, const float* HWY_RESTRICT v, size_t stride, int n,
+                    int hd, float* const* out) {
+  const int N = static_cast<int>(hn::Lanes(hn::ScalableTag<float>()));
+  if (hd % N != 0 || m == 1) {
+    for (int t = 0; t < m; ++t) AddScaled(p[t], v, stride, n, hd, out[t]);
+    return;
+  }
+  switch (m) {
+    case 2: return AddScaledBlockM<2>(p, v, stride, n, hd, out);
+    case 3: return AddScaledBlockM<3>(p, v, stride, n, hd, out);
+    default: return AddScaledBlockM<4>(p, v, stride, n, hd, out);
+  }
+}
+
 float RowMax(const float* HWY_RESTRICT x, int n) {
   const hn::ScalableTag<float> d;
   const int N = static_cast<int>(hn::Lanes(d));
@@ -141,6 +219,8 @@ namespace kvc {
 
 HWY_EXPORT(Logits);
 HWY_EXPORT(AddScaled);
+HWY_EXPORT(LogitsBlock);
+HWY_EXPORT(AddScaledBlock);
 HWY_EXPORT(RowMax);
 HWY_EXPORT(ExpRow);
 
@@ -238,44 +318,69 @@ void attention(const AttentionArgs& a) {
 
   for (int j0 = 0; j0 < n; j0 += block) {
     const int j1 = std::min(n, j0 + block);
-    parallel(a.pool, static_cast<int64_t>(j1 - j0) * nq, [&](int64_t b, int64_t e) {
+    // Work items: (up to kTokenBlock consecutive tokens, query head). The tokens of an item
+    // share the cached segments, so those keys and values are read once for all of them; the
+    // chunk's own keys differ per token (causal) and go row by row.
+    constexpr int kTokenBlock = 4;
+    const int token_groups = (j1 - j0 + kTokenBlock - 1) / kTokenBlock;
+    parallel(a.pool, static_cast<int64_t>(token_groups) * nq, [&](int64_t b, int64_t e) {
       for (int64_t item = b; item < e; ++item) {
-        const int j = j0 + static_cast<int>(item / nq), qh = static_cast<int>(item % nq);
+        const int jb = j0 + static_cast<int>(item / nq) * kTokenBlock, qh = static_cast<int>(item % nq);
+        const int m = std::min(kTokenBlock, j1 - jb);
         const int g = qh / group;
-        const int64_t qpos = a.q_pos0 + j;
-        float* row = rows + item * L;
         const int* begin = &seg_begin[g * (S + 1)];
-        const int n_keys = begin[S] + j + 1;
+        float* row[kTokenBlock];
+        float* out[kTokenBlock];
+        const float* qr[kTokenBlock];
+        for (int t = 0; t < m; ++t) {
+          row[t] = rows + (static_cast<size_t>(jb + t - j0) * nq + qh) * L;
+          out[t] = a.out + (jb + t) * q_token + qh * hd;
+        }
         for (int s = 0; s < S; ++s) {
           const KvSegment& seg = a.view->at(g, s);
           if (seg.n == 0) continue;
-          const float* qr = qrot + (static_cast<size_t>(s) * n + j) * q_token + qh * hd;
-          HWY_DYNAMIC_DISPATCH(Logits)(qr, seg.k, hd, seg.n, hd, a.scale, row + begin[s]);
+          float* dst[kTokenBlock];
+          for (int t = 0; t < m; ++t) {
+            qr[t] = qrot + (static_cast<size_t>(s) * n + jb + t) * q_token + qh * hd;
+            dst[t] = row[t] + begin[s];
+          }
+          HWY_DYNAMIC_DISPATCH(LogitsBlock)(qr, m, seg.k, hd, seg.n, hd, a.scale, dst);
           if (a.window > 0 && seg.pos)
-            for (int i = 0; i < seg.n; ++i)
-              if (qpos - seg.pos[i] >= a.window) row[begin[s] + i] = -HUGE_VALF;
+            for (int t = 0; t < m; ++t)
+              for (int i = 0; i < seg.n; ++i)
+                if (a.q_pos0 + jb + t - seg.pos[i] >= a.window) dst[t][i] = -HUGE_VALF;
         }
-        const float* qc = qrot + (static_cast<size_t>(S) * n + j) * q_token + qh * hd;
-        HWY_DYNAMIC_DISPATCH(Logits)(qc, a.k_chunk + g * hd, chunk_stride, j + 1, hd, a.scale,
-                                     row + begin[S]);
-        if (a.window > 0)
-          for (int k = 0; k <= j - a.window; ++k) row[begin[S] + k] = -HUGE_VALF;
-        if (a.softcap > 0.0f)
-          for (int i = 0; i < n_keys; ++i)
-            if (row[i] != -HUGE_VALF) row[i] = softcap(row[i], a.softcap);
-
-        const float m = HWY_DYNAMIC_DISPATCH(RowMax)(row, n_keys);
-        const float inv = 1.0f / HWY_DYNAMIC_DISPATCH(ExpRow)(row, n_keys, m);
-        float* out = a.out + j * q_token + qh * hd;
-        std::fill(out, out + hd, 0.0f);
+        float inv[kTokenBlock];
+        for (int t = 0; t < m; ++t) {
+          const int j = jb + t;
+          const int n_keys = begin[S] + j + 1;
+          const float* qc = qrot + (static_cast<size_t>(S) * n + j) * q_token + qh * hd;
+          HWY_DYNAMIC_DISPATCH(Logits)(qc, a.k_chunk + g * hd, chunk_stride, j + 1, hd, a.scale,
+                                       row[t] + begin[S]);
+          if (a.window > 0)
+            for (int k = 0; k <= j - a.window; ++k) row[t][begin[S] + k] = -HUGE_VALF;
+          if (a.softcap > 0.0f)
+            for (int i = 0; i < n_keys; ++i)
+              if (row[t][i] != -HUGE_VALF) row[t][i] = softcap(row[t][i], a.softcap);
+          const float mx = HWY_DYNAMIC_DISPATCH(RowMax)(row[t], n_keys);
+          inv[t] = 1.0f / HWY_DYNAMIC_DISPATCH(ExpRow)(row[t], n_keys, mx);
+          std::fill(out[t], out[t] + hd, 0.0f);
+        }
         for (int s = 0; s < S; ++s) {
           const KvSegment& seg = a.view->at(g, s);
-          if (seg.n > 0) HWY_DYNAMIC_DISPATCH(AddScaled)(row + begin[s], seg.v, hd, seg.n, hd, out);
+          if (seg.n == 0) continue;
+          const float* p[kTokenBlock];
+          for (int t = 0; t < m; ++t) p[t] = row[t] + begin[s];
+          HWY_DYNAMIC_DISPATCH(AddScaledBlock)(p, m, seg.v, hd, seg.n, hd, out);
         }
-        HWY_DYNAMIC_DISPATCH(AddScaled)(row + begin[S], a.v_chunk + g * hd, chunk_stride, j + 1, hd, out);
-        for (int x = 0; x < hd; ++x) out[x] *= inv;
-        if (a.want_mass)
-          for (int i = 0; i < n_keys; ++i) row[i] *= inv;
+        for (int t = 0; t < m; ++t) {
+          const int j = jb + t;
+          HWY_DYNAMIC_DISPATCH(AddScaled)(row[t] + begin[S], a.v_chunk + g * hd, chunk_stride, j + 1,
+                                          hd, out[t]);
+          for (int x = 0; x < hd; ++x) out[t][x] *= inv[t];
+          if (a.want_mass)
+            for (int i = 0, n_keys = begin[S] + j + 1; i < n_keys; ++i) row[t][i] *= inv[t];
+        }
       }
     });
     if (!a.want_mass) continue;

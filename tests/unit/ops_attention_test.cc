@@ -116,6 +116,9 @@ TEST(Attention, ChunksGqaWindowSoftcapMatchReference) {
   compare({5, 2, 1, 24, {8}, 0, 30.0f, true, 1.0f}, nullptr);          // softcap, plain sum (H2O)
   compare({12, 8, 2, 20, {}, 0, 0.0f, true, 0.5f}, &pool);             // no cache, odd head_dim
   compare({1, 2, 1, 8, {0, 0}, 0, 0.0f}, &pool);                       // empty cache
+  // Prefill reads cached keys once per block of 4 tokens: blocks of 4, 4 and 2 at model shapes.
+  compare({10, 9, 3, 64, {64, 100, 37, 0, 5}, 0, 0.0f, true, 0.9999f}, &pool);   // SmolLM2-like
+  compare({6, 4, 1, 256, {64, 200, 13}, 0, 0.0f, true, 0.99f, false}, &pool);     // Gemma-like
 }
 
 // pos_offset means what the header says: a key stored rotated at virtual v sits at v + offset.
