@@ -339,26 +339,34 @@ void attention(const AttentionArgs& a) {
         for (int s = 0; s < S; ++s) {
           const KvSegment& seg = a.view->at(g, s);
           if (seg.n == 0) continue;
-          float* dst[kTokenBlock];
+          float* seg_row[kTokenBlock];
           for (int t = 0; t < m; ++t) {
             qr[t] = qrot + (static_cast<size_t>(s) * n + jb + t) * q_token + qh * hd;
-            dst[t] = row[t] + begin[s];
+            seg_row[t] = row[t] + begin[s];
           }
-          HWY_DYNAMIC_DISPATCH(LogitsBlock)(qr, m, seg.k, hd, seg.n, hd, a.scale, dst);
+          HWY_DYNAMIC_DISPATCH(LogitsBlock)(qr, m, seg.k, hd, seg.n, hd, a.scale, seg_row);
           if (a.window > 0 && seg.pos)
             for (int t = 0; t < m; ++t)
               for (int i = 0; i < seg.n; ++i)
-                if (a.q_pos0 + jb + t - seg.pos[i] >= a.window) dst[t][i] = -HUGE_VALF;
+                if (a.q_pos0 + jb + t - seg.pos[i] >= a.window) seg_row[t][i] = -HUGE_VALF;
         }
+        // The chunk's keys [0, jb] are visible to every token of the block; the rest row by row.
+        const int shared = jb + 1;
+        float* dst[kTokenBlock];
+        const float* qc[kTokenBlock];
+        for (int t = 0; t < m; ++t) {
+          qc[t] = qrot + (static_cast<size_t>(S) * n + jb + t) * q_token + qh * hd;
+          dst[t] = row[t] + begin[S];
+        }
+        HWY_DYNAMIC_DISPATCH(LogitsBlock)(qc, m, a.k_chunk + g * hd, chunk_stride, shared, hd, a.scale, dst);
         float inv[kTokenBlock];
         for (int t = 0; t < m; ++t) {
           const int j = jb + t;
           const int n_keys = begin[S] + j + 1;
-          const float* qc = qrot + (static_cast<size_t>(S) * n + j) * q_token + qh * hd;
-          HWY_DYNAMIC_DISPATCH(Logits)(qc, a.k_chunk + g * hd, chunk_stride, j + 1, hd, a.scale,
-                                       row[t] + begin[S]);
+          HWY_DYNAMIC_DISPATCH(Logits)(qc[t], a.k_chunk + shared * chunk_stride + g * hd, chunk_stride,
+                                       j + 1 - shared, hd, a.scale, dst[t] + shared);
           if (a.window > 0)
-            for (int k = 0; k <= j - a.window; ++k) row[t][begin[S] + k] = -HUGE_VALF;
+            for (int k = 0; k <= j - a.window; ++k) dst[t][k] = -HUGE_VALF;
           if (a.softcap > 0.0f)
             for (int i = 0; i < n_keys; ++i)
               if (row[t][i] != -HUGE_VALF) row[t][i] = softcap(row[t][i], a.softcap);
@@ -366,17 +374,19 @@ void attention(const AttentionArgs& a) {
           inv[t] = 1.0f / HWY_DYNAMIC_DISPATCH(ExpRow)(row[t], n_keys, mx);
           std::fill(out[t], out[t] + hd, 0.0f);
         }
+        const float* p[kTokenBlock];
         for (int s = 0; s < S; ++s) {
           const KvSegment& seg = a.view->at(g, s);
           if (seg.n == 0) continue;
-          const float* p[kTokenBlock];
           for (int t = 0; t < m; ++t) p[t] = row[t] + begin[s];
           HWY_DYNAMIC_DISPATCH(AddScaledBlock)(p, m, seg.v, hd, seg.n, hd, out);
         }
+        for (int t = 0; t < m; ++t) p[t] = dst[t];
+        HWY_DYNAMIC_DISPATCH(AddScaledBlock)(p, m, a.v_chunk + g * hd, chunk_stride, shared, hd, out);
         for (int t = 0; t < m; ++t) {
           const int j = jb + t;
-          HWY_DYNAMIC_DISPATCH(AddScaled)(row[t] + begin[S], a.v_chunk + g * hd, chunk_stride, j + 1,
-                                          hd, out[t]);
+          HWY_DYNAMIC_DISPATCH(AddScaled)(dst[t] + shared, a.v_chunk + shared * chunk_stride + g * hd,
+                                          chunk_stride, j + 1 - shared, hd, out[t]);
           for (int x = 0; x < hd; ++x) out[t][x] *= inv[t];
           if (a.want_mass)
             for (int i = 0, n_keys = begin[S] + j + 1; i < n_keys; ++i) row[t][i] *= inv[t];
