@@ -19,6 +19,9 @@ POLICY_ORDER = ["full", "window", "cascade4", "cascade8", "cascade4new", "cascad
 POLICY_LABEL = {"full": "full", "window": "window (StreamingLLM)", "cascade4": "cascade C=4",
                 "cascade8": "cascade C=8", "cascade4new": "cascade C=4, no score selection",
                 "cascade8new": "cascade C=8, no score selection", "h2o": "H2O"}
+# Shorter names for plot panel titles.
+POLICY_SHORT = {"window": "window", "cascade4new": "C=4 no selection", "cascade8new": "C=8 no selection"}
+MODEL_SHORT = {"smollm2": "SmolLM2", "gemma3": "Gemma 3"}
 MODEL_LABEL = {"smollm2": "SmolLM2-135M-Instruct Q4_1", "gemma3": "Gemma 3 270M Q4_K_M"}
 NAME = re.compile(r"^(ppl|pk|slots)_([a-z0-9]+)_([a-z0-9]+)(?:_S(\d+))?\.(json|txt)$")
 
@@ -160,7 +163,8 @@ def write_plot_data(dir_, data):
                     for b, a in enumerate(acc.get(n, [None] * 5)):
                         f.write(f"{b} {li} {a if a is not None else -1}\n")
             files.append(os.path.join(pdir, name))
-            titles.append(f"{MODEL_LABEL.get(model, model).split()[0]} {POLICY_LABEL.get(tag, tag)}, S={size}")
+            label = POLICY_SHORT.get(tag, POLICY_LABEL.get(tag, tag))
+            titles.append(f"{MODEL_SHORT.get(model, model)} {label}, S={size}")
             ytics.append("set ytics (" + ", ".join(f'"{n}" {i}' for i, n in enumerate(lengths)) + ")")
     gp += [f"pk_n = {len(files)}", f"pk_rows = {max(1, len(groups))}", f"pk_cols = {max(1, cols)}"]
     gp += gp_array("pk_file", files) + gp_array("pk_title", titles) + gp_array("pk_ytics", ytics)
