@@ -10,6 +10,7 @@ set xlabel "token age at the end of the stream (tokens)"
 set ylabel "share of non-sink slots"
 set key outside right
 set grid
+set offsets 0, 0, graph 0.08, 0  # headroom: the window's flat bar would sit on the border
 do for [p=1:age_panels] {
   f0 = age_first[p]
   set title age_title[f0]
