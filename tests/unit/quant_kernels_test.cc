@@ -266,6 +266,27 @@ double dot_magnitude(GgmlType t, const uint8_t* w, const uint8_t* a, int64_t n) 
   return mag;
 }
 
+// One matmul output against the reference dot product of its weight row and activation column.
+::testing::AssertionResult matches_reference_dot(GgmlType t, const uint8_t* wr, const uint8_t* xc,
+                                                 int64_t n, float got) {
+  const double want = ref::dot(t, wr, xc, n), tol = 1e-5 * dot_magnitude(t, wr, xc, n);
+  if (std::fabs(got - want) <= tol) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << got << " vs reference " << want << " (tolerance " << tol << ")";
+}
+
+// Runs matmul over all `rows` weight rows and the first n_cols activation columns (output
+// leading dimension = rows) and holds every output to the reference dot product.
+void expect_matmul_matches_reference(GgmlType t, const std::vector<uint8_t>& w, size_t wrb,
+                                     int64_t rows, const std::vector<uint8_t>& x, size_t xcb,
+                                     int64_t n_cols, int64_t n) {
+  std::vector<float> out(static_cast<size_t>(rows * n_cols));
+  matmul(t, w.data(), wrb, 0, rows, x.data(), xcb, n_cols, n, out.data(), rows);
+  for (int64_t c = 0; c < n_cols; ++c)
+    for (int64_t r = 0; r < rows; ++r)
+      ASSERT_TRUE(matches_reference_dot(t, w.data() + r * wrb, x.data() + c * xcb, n, out[c * rows + r]))
+          << name(t) << " n=" << n << " n_cols=" << n_cols << " r=" << r << " c=" << c;
+}
+
 class QuantSimd : public ::testing::TestWithParam<int64_t> {
  protected:
   void SetUp() override { hwy::SetSupportedTargetsForTest(GetParam()); }
@@ -356,9 +377,7 @@ TEST_P(QuantSimd, MatmulMatchesReferenceDots) {
               ASSERT_EQ(got, -12345.0f) << name(t) << ": wrote outside rows [r0, r1)";
               continue;
             }
-            const uint8_t* wr = w.data() + r * wrb;
-            const uint8_t* xc = x.data() + c * xcb;
-            ASSERT_NEAR(got, ref::dot(t, wr, xc, n), 1e-5 * dot_magnitude(t, wr, xc, n))
+            ASSERT_TRUE(matches_reference_dot(t, w.data() + r * wrb, x.data() + c * xcb, n, got))
                 << name(t) << " n_cols=" << n_cols << " r=" << r << " c=" << c;
           }
         }
@@ -391,15 +410,7 @@ TEST_P(QuantSimd, MatmulManyColumnsOddBlocksMatchesReference) {
           for (int64_t i = 0; i < n; ++i) col[i] = (i / 2) % 2 ? 1.0f : -1.0f;
         ref::quantize_activation(t, col.data(), x.data() + c * xcb, n);
       }
-      std::vector<float> out(static_cast<size_t>(rows * n_cols));
-      matmul(t, w.data(), wrb, 0, rows, x.data(), xcb, n_cols, n, out.data(), rows);
-      for (int64_t c = 0; c < n_cols; ++c)
-        for (int64_t r = 0; r < rows; ++r) {
-          const uint8_t* wr = w.data() + r * wrb;
-          const uint8_t* xc = x.data() + c * xcb;
-          ASSERT_NEAR(out[c * rows + r], ref::dot(t, wr, xc, n), 1e-5 * dot_magnitude(t, wr, xc, n))
-              << name(t) << " n=" << n << " r=" << r << " c=" << c;
-        }
+      ASSERT_NO_FATAL_FAILURE(expect_matmul_matches_reference(t, w, wrb, rows, x, xcb, n_cols, n));
     }
   }
 }
@@ -416,17 +427,8 @@ TEST_P(QuantSimd, MatmulEveryColumnCountMatchesReference) {
     for (int64_t c = 0; c < 33; ++c)
       ref::quantize_activation(t, random_row(n, 800 + static_cast<uint32_t>(c)).data(),
                                x.data() + c * xcb, n);
-    for (int64_t n_cols = 1; n_cols <= 33; ++n_cols) {
-      std::vector<float> out(static_cast<size_t>(rows * n_cols));
-      matmul(t, w.data(), wrb, 0, rows, x.data(), xcb, n_cols, n, out.data(), rows);
-      for (int64_t c = 0; c < n_cols; ++c)
-        for (int64_t r = 0; r < rows; ++r) {
-          const uint8_t* wr = w.data() + r * wrb;
-          const uint8_t* xc = x.data() + c * xcb;
-          ASSERT_NEAR(out[c * rows + r], ref::dot(t, wr, xc, n), 1e-5 * dot_magnitude(t, wr, xc, n))
-              << name(t) << " n_cols=" << n_cols << " r=" << r << " c=" << c;
-        }
-    }
+    for (int64_t n_cols = 1; n_cols <= 33; ++n_cols)
+      ASSERT_NO_FATAL_FAILURE(expect_matmul_matches_reference(t, w, wrb, rows, x, xcb, n_cols, n));
   }
 }
 
