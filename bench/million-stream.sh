@@ -32,11 +32,12 @@ kvc="$root/build/kvcascade"
 [ -x "$kvc" ] || { echo "million-stream: no $kvc; run scripts/build.sh" >&2; exit 1; }
 mkdir -p "$(dirname "$out")"
 
-# Sampled (temperature 0.8, fixed seed), so the text keeps moving instead of settling in a loop.
+# Sampled (temperature 0.8, fixed seed), so the text keeps moving instead of settling in a loop;
+# --ignore-eos, so a sampled end-of-generation token cannot end it early.
 echo "million-stream: $tokens tokens, --cache $policy --cache-size $size, $threads threads; reports in $out" >&2
 start=$(date -u +%Y-%m-%dT%H:%MZ)
 "$kvc" generate -m "$model" -t "$threads" --cache "$policy" --cache-size "$size" \
-  -p "Chapter 1. The long road north." -n "$tokens" --temp 0.8 --seed 42 \
+  -p "Chapter 1. The long road north." -n "$tokens" --ignore-eos --temp 0.8 --seed 42 \
   --report-every "$every" 2> "$out" > /dev/null
 echo "| tokens generated | t/s over the last $every | peak RSS |"
 echo "|---:|---:|---:|"

@@ -18,6 +18,7 @@ struct GenerateFlags {
   PromptFlags prompt;
   bool json = false;
   int64_t report_every = 0;
+  bool ignore_eos = false;
 };
 
 int run_generate(GenerateFlags& f) {
@@ -33,6 +34,9 @@ int run_generate(GenerateFlags& f) {
   std::vector<int32_t> history = tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/true);
   if (history.empty()) fail("the prompt is empty and the vocabulary adds no BOS token: give -p or -f");
 
+  if (f.ignore_eos)
+    for (int32_t id = 0; id < tokenizer.vocab_size(); ++id)
+      if (tokenizer.is_eog(id)) f.sampling.params.banned.push_back(id);
   Session session(*model, session_options(f.model, f.cache));
   Sampler sampler(f.sampling.params, session.vocab_size());
   const CacheConfig& cache = session.options().cache;
@@ -116,6 +120,8 @@ Command add_generate(CLI::App& root) {
   app->add_flag("--json", flags->json, "print one JSON object with the text, ids and timings");
   app->add_option("--report-every", flags->report_every,
                   "every N generated tokens, report the rate and peak memory on stderr (0: off)");
+  app->add_flag("--ignore-eos", flags->ignore_eos,
+                "never sample an end-of-generation token: only -n ends the stream");
   return {app, [flags] { return run_generate(*flags); }};
 }
 

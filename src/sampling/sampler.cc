@@ -34,6 +34,8 @@ Sampler::Sampler(const SamplingParams& params, int vocab_size)
     fail("sampler: repeat penalty must be positive, got {}", params.repeat_penalty);
   if (params.repeat_last_n < -1)
     fail("sampler: repeat-last-n must be >= -1, got {}", params.repeat_last_n);
+  for (int32_t id : params.banned)
+    if (id < 0 || id >= vocab_size) fail("sampler: banned id {} is not in the vocabulary", id);
   candidates_.reserve(static_cast<size_t>(vocab_size));
   reseed(params.seed);
 }
@@ -56,6 +58,7 @@ int32_t Sampler::sample(const float* logits, std::span<const int32_t> history) {
     scratch_[i] = std::isnan(l) ? -INFINITY : l;
   }
   apply_penalty(history);
+  for (int32_t id : params_.banned) scratch_[static_cast<size_t>(id)] = -INFINITY;
 
   if (params_.temperature <= 0.0f) {
     size_t best = 0;  // strict '>' keeps the lowest id on a tie

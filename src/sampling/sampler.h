@@ -18,6 +18,9 @@ struct SamplingParams {
   float repeat_penalty = 1.0f;  // 1: off
   int repeat_last_n = 64;     // 0: off, -1: the whole history
   uint64_t seed = kRandomSeed;
+  // Ids never drawn, whatever their logits (llama.cpp's --ignore-eos bans the end-of-generation
+  // ids this way, so an endless stream cannot stop by chance).
+  std::vector<int32_t> banned;
 
   // llama.cpp's "pick a random seed" value.
   static constexpr uint64_t kRandomSeed = 0xFFFFFFFF;

@@ -166,6 +166,25 @@ TEST_F(CliWithModel, GreedyGenerateJsonHasTheRequestedTokens) {
   EXPECT_EQ(streamed.out, j["text"].get<std::string>() + "\n");
 }
 
+// A finished reply: greedy ends it with <|im_end|> at once, unless --ignore-eos bans the
+// end-of-generation ids; then only -n ends the stream, and none of them is among the tokens.
+TEST_F(CliWithModel, IgnoreEosRunsToTheLimit) {
+  const std::string args = "generate -m '" + kSmolLM +
+                           "' -p '<|im_start|>user\nSay yes.<|im_end|>\n<|im_start|>assistant\n"
+                           "Yes.' --temp 0 -n 12 --json -t 2";
+  const Result stops = run(args);
+  ASSERT_EQ(stops.code, 0) << stops.err;
+  const auto a = nlohmann::json::parse(stops.out);
+  EXPECT_EQ(a["stop"], "eog");
+  EXPECT_LT(a["n_generated"].get<int>(), 12);
+  const Result endless = run(args + " --ignore-eos");
+  ASSERT_EQ(endless.code, 0) << endless.err;
+  const auto b = nlohmann::json::parse(endless.out);
+  EXPECT_EQ(b["stop"], "limit");
+  EXPECT_EQ(b["n_generated"], 12);
+  for (int id : b["tokens"]) EXPECT_TRUE(id != 0 && id != 2) << "end-of-generation id " << id;
+}
+
 TEST_F(CliWithModel, FullCacheRefusesAPromptLongerThanTheContext) {
   const Result r = run("generate -m '" + kSmolLM +
                     "' --cache full -c 4 -p 'one two three four five six seven eight' -n 1");

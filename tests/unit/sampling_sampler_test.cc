@@ -282,6 +282,21 @@ TEST(Sampler, NaNLogitIsNeverPicked) {
   EXPECT_EQ(counts.count(0), 0u);
 }
 
+// --ignore-eos: a banned id is never drawn, even as the best logit; the others keep their odds.
+TEST(Sampler, BannedIdIsNeverPicked) {
+  SamplingParams p = plain();
+  p.banned = {2};
+  p.temperature = 0.0f;
+  const std::vector<float> logits = {1.0f, 0.5f, 5.0f};
+  Sampler greedy(p, 3);
+  EXPECT_EQ(greedy.sample(logits.data(), {}), 0);
+  p.temperature = plain().temperature;
+  Sampler sampler(p, 3);
+  const auto counts = histogram(sampler, logits, 4000);
+  EXPECT_EQ(counts.count(2), 0u);
+  EXPECT_LT(chi_square(counts, normalized({std::exp(1.0), std::exp(0.5)}), 4000), 10.83);
+}
+
 TEST(Sampler, RejectsBadParameters) {
   SamplingParams p = plain();
   p.top_p = 0.0f;
@@ -293,6 +308,9 @@ TEST(Sampler, RejectsBadParameters) {
   p.repeat_penalty = 0.0f;
   EXPECT_THROW(Sampler(p, 4), Error);
   EXPECT_THROW(Sampler(plain(), 0), Error);
+  p = plain();
+  p.banned = {4};
+  EXPECT_THROW(Sampler(p, 4), Error);
 }
 
 // A Gemma-sized vocabulary: the draws must stay inside the top-p set a full sort computes,
