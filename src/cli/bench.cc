@@ -1,4 +1,5 @@
 // kvcascade bench: prompt processing and generation speed on random tokens, llama-bench style.
+// With --along, one stream instead of a fresh one per test: how speed changes as it grows.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +22,7 @@ struct BenchFlags {
   int n_gen = 128;
   int reps = 3;
   int64_t depth = 0;  // tokens already in the stream before each test (llama-bench's -d)
+  std::string along;  // "D1,D2,...": one stream, measured at each depth
   bool json = false;
 };
 
@@ -28,6 +30,13 @@ struct Stats {
   std::vector<double> samples;  // tokens per second, one per repetition
   double mean = 0.0;
   double stddev = 0.0;  // sample standard deviation; 0 for one repetition
+};
+
+struct Result {
+  std::string test;  // "pp512", "tg128 @ d4096", ...
+  int64_t n_prompt = 0, n_gen = 0, depth = 0;
+  Stats stats;
+  size_t peak_rss = 0;  // the process's, when the test ended
 };
 
 Stats summarize(std::vector<double> samples) {
@@ -53,14 +62,27 @@ int run_bench(BenchFlags& f) {
   if (f.n_prompt < 0) usage_error("-p/--n-prompt must be >= 0, got {}", f.n_prompt);
   if (f.n_gen < 0) usage_error("-n/--n-gen must be >= 0, got {}", f.n_gen);
   if (f.reps < 1) usage_error("-r/--repetitions must be at least 1, got {}", f.reps);
-  if (f.n_prompt == 0 && f.n_gen == 0) usage_error("nothing to measure: -p and -n are both 0");
+  if (f.along.empty() && f.n_prompt == 0 && f.n_gen == 0)
+    usage_error("nothing to measure: -p and -n are both 0");
   if (f.depth < 0) usage_error("-d/--depth must be >= 0, got {}", f.depth);
+  std::vector<int64_t> along;
+  if (!f.along.empty()) {
+    along = parse_token_counts("--along", f.along);
+    // After each depth, generation adds -n tokens and the one they follow.
+    const int64_t grown = f.n_gen > 0 ? f.n_gen + 1 : 0;
+    for (size_t i = 1; i < along.size(); ++i)
+      if (along[i] <= along[i - 1] + grown)
+        usage_error("--along: each depth must exceed the one before by more than -n + 1, got {} "
+                    "after {}", along[i], along[i - 1]);
+    if (f.depth > 0) usage_error("--along and -d exclude each other: --along sets the depths");
+  }
 
   const auto model = load_model(f.model.model);
   const ModelConfig& c = model->config();
   Session session(*model, session_options(f.model, f.cache));
   const CacheConfig& cache = session.options().cache;
-  const int64_t needed = f.depth + std::max(f.n_prompt, f.n_gen + 1);
+  const int64_t needed =
+      along.empty() ? f.depth + std::max(f.n_prompt, f.n_gen + 1) : along.back() + f.n_gen + 1;
   if (cache.policy == "full" && needed > cache.context)
     usage_error("the test needs {} tokens of context, more than --ctx-size {}", needed,
                 cache.context);
@@ -86,37 +108,63 @@ int run_bench(BenchFlags& f) {
     if (f.depth > 0) session.feed(random_tokens(static_cast<int>(f.depth)));
   };
 
-  std::vector<std::pair<std::string, Stats>> results;
-  if (f.n_prompt > 0) {
-    std::vector<double> samples;
-    for (int r = 0; r < f.reps; ++r) {
-      const std::vector<int32_t> prompt = random_tokens(f.n_prompt);
-      start_stream();
-      const auto t0 = std::chrono::steady_clock::now();
-      session.feed(prompt);
-      samples.push_back(f.n_prompt / seconds_since(t0));
+  std::vector<Result> results;
+  const auto add = [&](std::string test, int64_t n_prompt, int64_t n_gen, int64_t depth,
+                       std::vector<double> samples) {
+    results.push_back({std::move(test), n_prompt, n_gen, depth, summarize(std::move(samples)),
+                       peak_rss_bytes()});
+  };
+  const auto depth_tag = [](int64_t d) { return d > 0 ? fmt::format(" @ d{}", d) : std::string(); };
+  // Greedy generation of n tokens after the last fed one; returns tokens per second.
+  const auto generate_timed = [&](int n) {
+    std::vector<int32_t> history = random_tokens(1);
+    session.feed(history);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) {
+      const int32_t id = sampler.sample(session.logits(), history);
+      history.push_back(id);
+      session.feed(std::span<const int32_t>(&id, 1));
     }
-    results.emplace_back(f.depth > 0 ? fmt::format("pp{} @ d{}", f.n_prompt, f.depth)
-                                     : fmt::format("pp{}", f.n_prompt),
-                         summarize(samples));
-  }
-  if (f.n_gen > 0) {
-    std::vector<double> samples;
-    for (int r = 0; r < f.reps; ++r) {
-      start_stream();
-      std::vector<int32_t> history = random_tokens(1);
-      session.feed(history);
+    return n / seconds_since(t0);
+  };
+
+  if (!along.empty()) {
+    // One stream: the stretch up to each depth is prefilled (timed), then -n tokens generated
+    // (timed) there; the generated tokens stay in the stream.
+    session.reset();
+    int64_t at = 0;
+    for (int64_t d : along) {
+      const int n = static_cast<int>(d - at);
+      const std::vector<int32_t> stretch = random_tokens(n);
       const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < f.n_gen; ++i) {
-        const int32_t id = sampler.sample(session.logits(), history);
-        history.push_back(id);
-        session.feed(std::span<const int32_t>(&id, 1));
+      session.feed(stretch);
+      add(fmt::format("pp{}{}", n, depth_tag(at)), n, 0, at, {n / seconds_since(t0)});
+      at = d;
+      if (f.n_gen > 0) {
+        add(fmt::format("tg{}{}", f.n_gen, depth_tag(at)), 0, f.n_gen, at, {generate_timed(f.n_gen)});
+        at += f.n_gen + 1;
       }
-      samples.push_back(f.n_gen / seconds_since(t0));
     }
-    results.emplace_back(f.depth > 0 ? fmt::format("tg{} @ d{}", f.n_gen, f.depth)
-                                     : fmt::format("tg{}", f.n_gen),
-                         summarize(samples));
+  } else {
+    if (f.n_prompt > 0) {
+      std::vector<double> samples;
+      for (int r = 0; r < f.reps; ++r) {
+        const std::vector<int32_t> prompt = random_tokens(f.n_prompt);
+        start_stream();
+        const auto t0 = std::chrono::steady_clock::now();
+        session.feed(prompt);
+        samples.push_back(f.n_prompt / seconds_since(t0));
+      }
+      add(fmt::format("pp{}{}", f.n_prompt, depth_tag(f.depth)), f.n_prompt, 0, f.depth, samples);
+    }
+    if (f.n_gen > 0) {
+      std::vector<double> samples;
+      for (int r = 0; r < f.reps; ++r) {
+        start_stream();
+        samples.push_back(generate_timed(f.n_gen));
+      }
+      add(fmt::format("tg{}{}", f.n_gen, depth_tag(f.depth)), 0, f.n_gen, f.depth, samples);
+    }
   }
 
   int64_t n_params = 0;
@@ -125,7 +173,7 @@ int run_bench(BenchFlags& f) {
 
   if (f.json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& [test, s] : results)
+    for (const Result& r : results)
       out.push_back({{"model", name},
                      {"architecture", c.arch_name},
                      {"model_file", f.model.model},
@@ -135,15 +183,15 @@ int run_bench(BenchFlags& f) {
                      {"cache", cache.policy},
                      {"cache_description", describe_cache(cache)},
                      {"kv_bytes", session.kv_bytes()},
-                     {"test", test},
-                     {"n_prompt", test[0] == 'p' ? f.n_prompt : 0},
-                     {"n_gen", test[0] == 't' ? f.n_gen : 0},
-                     {"n_depth", f.depth},
-                     {"peak_rss_bytes", peak_rss_bytes()},
-                     {"repetitions", f.reps},
-                     {"samples_ts", s.samples},
-                     {"avg_ts", s.mean},
-                     {"stddev_ts", s.stddev}});
+                     {"test", r.test},
+                     {"n_prompt", r.n_prompt},
+                     {"n_gen", r.n_gen},
+                     {"n_depth", r.depth},
+                     {"peak_rss_bytes", r.peak_rss},
+                     {"repetitions", r.stats.samples.size()},
+                     {"samples_ts", r.stats.samples},
+                     {"avg_ts", r.stats.mean},
+                     {"stddev_ts", r.stats.stddev}});
     std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
@@ -154,12 +202,12 @@ int run_bench(BenchFlags& f) {
   std::printf("| %s | %s: | %s: | %s: | %s | %s: | %s: |\n", std::string(w, '-').c_str(),
               std::string(9, '-').c_str(), std::string(7, '-').c_str(), std::string(6, '-').c_str(),
               std::string(8, '-').c_str(), std::string(13, '-').c_str(), std::string(19, '-').c_str());
-  for (const auto& [test, s] : results) {
-    const std::string ts = fmt::format("{:.2f} ± {:.2f}", s.mean, s.stddev);
+  for (const Result& r : results) {
+    const std::string ts = fmt::format("{:.2f} ± {:.2f}", r.stats.mean, r.stats.stddev);
     // "±" is two bytes but one column: pad by hand.
     std::printf("| %-*s | %10s | %7.1fM | %7d | %-8s | %14s | %21s |\n", w, name.c_str(),
                 format_bytes(model->weight_bytes()).c_str(), n_params / 1e6, f.model.threads,
-                cache.policy.c_str(), test.c_str(), ts.c_str());
+                cache.policy.c_str(), r.test.c_str(), ts.c_str());
   }
   return 0;
 }
@@ -176,6 +224,9 @@ Command add_bench(CLI::App& root) {
   app->add_option("-r,--repetitions", flags->reps, "repetitions of each test");
   app->add_option("-d,--depth", flags->depth,
                   "tokens streamed (strided prefill, untimed) before each test");
+  app->add_option("--along", flags->along,
+                  "D1,D2,...: one stream instead of fresh ones; prefill each stretch up to the "
+                  "next depth, then generate -n tokens there (-p, -r and -d do not apply)");
   app->add_flag("--json", flags->json, "print the results as JSON");
   return {app, [flags] { return run_bench(*flags); }};
 }

@@ -165,6 +165,33 @@ nlohmann::json cache_json(const CacheConfig& c, int stride) {
           {"stride", stride}};
 }
 
+std::vector<int64_t> parse_token_counts(const std::string& flag, const std::string& s) {
+  std::vector<int64_t> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    const size_t comma = std::min(s.find(',', pos), s.size());
+    std::string item = s.substr(pos, comma - pos);
+    int64_t mult = 1;
+    if (!item.empty() && (item.back() == 'k' || item.back() == 'K')) {
+      mult = 1024;
+      item.pop_back();
+    }
+    size_t used = 0;
+    int64_t v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || v < 1)
+      usage_error("{}: '{}' is not a positive token count (e.g. 2048,4k,8k)", flag,
+                  s.substr(pos, comma - pos));
+    out.push_back(v * mult);
+    pos = comma + 1;
+  }
+  return out;
+}
+
 size_t peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);

@@ -100,6 +100,9 @@ std::string format_bytes(size_t bytes);
 // Peak resident memory of the process so far.
 size_t peak_rss_bytes();
 
+// "2048,4k,8K" -> {2048, 4096, 8192}; throws UsageError naming `flag` on anything else.
+std::vector<int64_t> parse_token_counts(const std::string& flag, const std::string& list);
+
 // Tokens per second, 0 when nothing was timed.
 inline double per_second(int64_t n, double seconds) { return seconds > 0 ? n / seconds : 0.0; }
 

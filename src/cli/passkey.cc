@@ -30,34 +30,6 @@ struct PasskeyFlags {
   bool quick = false;
 };
 
-// "2048,4k,8K" -> {2048, 4096, 8192}
-std::vector<int64_t> parse_lengths(const std::string& s) {
-  std::vector<int64_t> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    const size_t comma = std::min(s.find(',', pos), s.size());
-    std::string item = s.substr(pos, comma - pos);
-    int64_t mult = 1;
-    if (!item.empty() && (item.back() == 'k' || item.back() == 'K')) {
-      mult = 1024;
-      item.pop_back();
-    }
-    size_t used = 0;
-    int64_t v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || v < 1)
-      usage_error("--lengths: '{}' is not a positive token count (e.g. 2048,4k,8k)",
-                  s.substr(pos, comma - pos));
-    out.push_back(v * mult);
-    pos = comma + 1;
-  }
-  return out;
-}
-
 std::string bin_label(int b, int bins) {
   return fmt::format("{:.0f}-{:.0f}%", 100.0 * b / bins, 100.0 * (b + 1) / bins);
 }
@@ -84,7 +56,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   if (f.samples < 1) usage_error("--samples must be at least 1, got {}", f.samples);
   if (f.seed < 0) usage_error("--seed must be >= 0, got {}", f.seed);
   if (f.max_new < 1) usage_error("--max-new must be at least 1, got {}", f.max_new);
-  const std::vector<int64_t> lengths = parse_lengths(f.lengths);
+  const std::vector<int64_t> lengths = parse_token_counts("--lengths", f.lengths);
   const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
 
   const auto model = load_model(f.model.model);

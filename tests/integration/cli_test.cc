@@ -125,6 +125,10 @@ TEST_F(Cli, OutOfRangeValuesExit2) {
   EXPECT_EQ(run("generate -m /x.gguf -t 0 -p hi").code, 2);
   const Result r = run("generate -m /x.gguf -p hi -f /x.txt");
   EXPECT_EQ(r.code, 2) << "-p and -f exclude each other";
+  EXPECT_EQ(run("bench -m /x.gguf --along 64,32").code, 2) << "depths must rise";
+  EXPECT_EQ(run("bench -m /x.gguf --along 64,80 -n 16").code, 2) << "-n + 1 tokens come between";
+  EXPECT_EQ(run("bench -m /x.gguf --along 64,1x").code, 2);
+  EXPECT_EQ(run("bench -m /x.gguf --along 64 -d 8").code, 2);
 }
 
 TEST_F(CliWithModel, InfoJsonDescribesTheModel) {
@@ -219,6 +223,26 @@ TEST_F(CliWithModel, BenchJsonReportsBothTests) {
   for (const auto& t : j) {
     EXPECT_EQ(t["samples_ts"].size(), 2u);
     EXPECT_GT(t["avg_ts"].get<double>(), 0.0);
+  }
+}
+
+// --along: one stream, a prefill stretch up to each depth and -n generated tokens there.
+TEST_F(CliWithModel, BenchAlongMeasuresOneGrowingStream) {
+  const Result r = run("bench -m '" + kSmolLM +
+                       "' --along 48,96 -n 4 --cache cascade --sinks 4 --cache-size 32 -t 2 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 4u);
+  EXPECT_EQ(j[0]["test"], "pp48");
+  EXPECT_EQ(j[1]["test"], "tg4 @ d48");
+  EXPECT_EQ(j[2]["test"], "pp43 @ d53");  // 48 + the token before generation + 4 generated
+  EXPECT_EQ(j[3]["test"], "tg4 @ d96");
+  EXPECT_EQ(j[2]["n_prompt"], 43);
+  EXPECT_EQ(j[3]["n_depth"], 96);
+  for (const auto& t : j) {
+    EXPECT_EQ(t["samples_ts"].size(), 1u);
+    EXPECT_GT(t["avg_ts"].get<double>(), 0.0);
+    EXPECT_GT(t["peak_rss_bytes"].get<size_t>(), 0u);
   }
 }
 
