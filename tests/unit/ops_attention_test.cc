@@ -107,6 +107,9 @@ TEST(Attention, DecodeMatchesReference) {
   compare({1, 9, 3, 64, {64, 100, 37, 0, 5}}, &pool);  // SmolLM2-like, an empty segment
   compare({1, 4, 1, 256, {64, 512, 512, 512, 511}}, &pool);  // Gemma-like
   compare({1, 4, 1, 256, {64, 512}, 0, 0.0f, false}, nullptr);
+  // Wider GQA groups (6 query heads per KV head), and a window that masks cached slots.
+  compare({1, 12, 2, 16, {30, 7}}, &pool);
+  compare({1, 8, 1, 32, {20, 20}, 9, 0.0f}, &pool);
 }
 
 TEST(Attention, ChunksGqaWindowSoftcapMatchReference) {
