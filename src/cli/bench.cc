@@ -115,6 +115,13 @@ int run_bench(BenchFlags& f) {
                        peak_rss_bytes()});
   };
   const auto depth_tag = [](int64_t d) { return d > 0 ? fmt::format(" @ d{}", d) : std::string(); };
+  // Strided prefill of n fresh tokens; returns tokens per second.
+  const auto feed_timed = [&](int n) {
+    const std::vector<int32_t> tokens = random_tokens(n);
+    const auto t0 = std::chrono::steady_clock::now();
+    session.feed(tokens);
+    return n / seconds_since(t0);
+  };
   // Greedy generation of n tokens after the last fed one; returns tokens per second.
   const auto generate_timed = [&](int n) {
     std::vector<int32_t> history = random_tokens(1);
@@ -135,10 +142,7 @@ int run_bench(BenchFlags& f) {
     int64_t at = 0;
     for (int64_t d : along) {
       const int n = static_cast<int>(d - at);
-      const std::vector<int32_t> stretch = random_tokens(n);
-      const auto t0 = std::chrono::steady_clock::now();
-      session.feed(stretch);
-      add(fmt::format("pp{}{}", n, depth_tag(at)), n, 0, at, {n / seconds_since(t0)});
+      add(fmt::format("pp{}{}", n, depth_tag(at)), n, 0, at, {feed_timed(n)});
       at = d;
       if (f.n_gen > 0) {
         add(fmt::format("tg{}{}", f.n_gen, depth_tag(at)), 0, f.n_gen, at, {generate_timed(f.n_gen)});
@@ -149,11 +153,8 @@ int run_bench(BenchFlags& f) {
     if (f.n_prompt > 0) {
       std::vector<double> samples;
       for (int r = 0; r < f.reps; ++r) {
-        const std::vector<int32_t> prompt = random_tokens(f.n_prompt);
         start_stream();
-        const auto t0 = std::chrono::steady_clock::now();
-        session.feed(prompt);
-        samples.push_back(f.n_prompt / seconds_since(t0));
+        samples.push_back(feed_timed(f.n_prompt));
       }
       add(fmt::format("pp{}{}", f.n_prompt, depth_tag(f.depth)), f.n_prompt, 0, f.depth, samples);
     }

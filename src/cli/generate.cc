@@ -34,9 +34,7 @@ int run_generate(GenerateFlags& f) {
   std::vector<int32_t> history = tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/true);
   if (history.empty()) fail("the prompt is empty and the vocabulary adds no BOS token: give -p or -f");
 
-  if (f.ignore_eos)
-    for (int32_t id = 0; id < tokenizer.vocab_size(); ++id)
-      if (tokenizer.is_eog(id)) f.sampling.params.banned.push_back(id);
+  if (f.ignore_eos) f.sampling.params.banned = tokenizer.eog_ids();
   Session session(*model, session_options(f.model, f.cache));
   Sampler sampler(f.sampling.params, session.vocab_size());
   const CacheConfig& cache = session.options().cache;

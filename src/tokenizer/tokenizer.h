@@ -38,6 +38,7 @@ class Tokenizer {
   int32_t bos() const { return vocab_.bos; }
   int32_t eos() const { return vocab_.eos; }
   bool is_eog(int32_t id) const;
+  const std::vector<int32_t>& eog_ids() const { return eog_; }  // sorted
   bool is_control(int32_t id) const;
   const Vocab& vocab() const { return vocab_; }
   // The id of a token's exact text, or -1.
