@@ -38,7 +38,7 @@ void warm(LayerKvCache& cache, const KvShape& shape, int64_t tokens, std::mt1993
       if (s.mass)
         for (int i = 0; i < s.n; ++i) s.mass[i] = std::fabs(nd(rng)) * 1e-3f;
     for (float& x : cm) x = std::fabs(nd(rng)) * 1e-3f;
-    cache.commit(k.data(), v.data(), chunk, cache.wants_mass() ? cm.data() : nullptr);
+    cache.commit(k.data(), v.data(), chunk, cache.wants_mass() ? cm.data() : nullptr, nullptr);
   }
 }
 
@@ -64,7 +64,7 @@ void BM_CacheOp(benchmark::State& state, Setup st) {
     for (auto& cache : caches) {
       cache->view(view);  // zeroes the masses: part of the operation
       for (float& x : cm) x = 1e-4f;
-      cache->commit(k.data(), v.data(), 1, cm.data());
+      cache->commit(k.data(), v.data(), 1, cm.data(), nullptr);
     }
     benchmark::ClobberMemory();
   }

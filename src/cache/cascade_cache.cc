@@ -66,7 +66,8 @@ class CascadeCache final : public LayerKvCache {
     }
   }
 
-  void commit(const float* k, const float* v, int n, const float* chunk_mass) override {
+  void commit(const float* k, const float* v, int n, const float* chunk_mass,
+              const int32_t*) override {
     const int H = shape_.n_heads, hd = shape_.head_dim;
     // Scores first: the cached slots decay by beta^n and gain this step's mass.
     const float decay = beta_ >= 1.0f ? 1.0f : static_cast<float>(std::pow(static_cast<double>(beta_), n));

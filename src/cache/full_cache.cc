@@ -33,7 +33,7 @@ class FullCache final : public LayerKvCache {
     }
   }
 
-  void commit(const float* k, const float* v, int n, const float*) override {
+  void commit(const float* k, const float* v, int n, const float*, const int32_t*) override {
     if (n > room()) fail("context full: {} tokens cached, {} more do not fit in {}", n_, n, context_);
     const int hd = shape_.head_dim;
     for (int j = 0; j < n; ++j) {

@@ -64,7 +64,8 @@ class H2oCache final : public LayerKvCache {
     }
   }
 
-  void commit(const float* k, const float* v, int n, const float* chunk_mass) override {
+  void commit(const float* k, const float* v, int n, const float* chunk_mass,
+              const int32_t*) override {
     const int H = shape_.n_heads, hd = shape_.head_dim;
     for (int h = 0; h < H; ++h)
       for (int s = 0; s < n_; ++s) {

@@ -56,8 +56,10 @@ class LayerKvCache {
   // score decays by beta^n. beta = 1 means a plain sum (H2O's accumulated attention).
   virtual float beta() const = 0;
   // Inserts n tokens. k and v are [n][n_heads][head_dim]; k is rotated at positions
-  // next_position() + j. chunk_mass is [n_heads][n] (null unless wants_mass()).
-  virtual void commit(const float* k, const float* v, int n, const float* chunk_mass) = 0;
+  // next_position() + j. chunk_mass is [n_heads][n] (null unless wants_mass()). ids are the
+  // chunk's token ids (null if unknown), for policies whose structure follows the text.
+  virtual void commit(const float* k, const float* v, int n, const float* chunk_mass,
+                      const int32_t* ids) = 0;
   // Forgets everything (a new stream). Memory stays allocated.
   virtual void clear() = 0;
   // Bytes held for keys, values and bookkeeping.
@@ -72,9 +74,16 @@ class LayerKvCache {
   virtual std::vector<SlotInfo> slots(int head) const = 0;
 };
 
+// What a token is to a policy that cuts the stream into spans (the span cascade).
+enum TokenKind : uint8_t {
+  kPlainToken = 0,
+  kSeparatorToken = 1,  // punctuation or a newline: a span ends after it
+  kDigitToken = 2,      // all digits: a run of them stays in one span
+};
+
 // The user-facing choice of policy, the same for every layer it governs.
 struct CacheConfig {
-  std::string policy = "cascade";  // full | window | cascade | h2o
+  std::string policy = "cascade";  // full | window | cascade | h2o | oracle
   int sinks = 64;                  // NS
   int size = 2048;                 // S (window/cascade/h2o); ignored by full
   int cascades = 4;                // C
@@ -83,8 +92,24 @@ struct CacheConfig {
   // cascade: a closed sub-cache's competition is won by the higher score (the method); false
   // keeps the newer token regardless, the paper's "no score selection" ablation.
   bool select_by_score = true;
+  // cascade: "token" (the paper's) or "span" (whole runs of tokens move and compete; see
+  // span_cascade_cache.cc), the longest span, and how a span's score is formed.
+  std::string unit = "token";
+  int unit_max = 16;
+  std::string unit_score = "sum";  // sum | peak
+  bool value_norm_weight = false;  // scale each token's score by its value vector's mean |v|
+  // cascade: sizes of the sub-caches, newest first (empty: C equal ones of size / C); their sum
+  // is the size.
+  std::vector<int> level_sizes;
+  // TokenKind per vocabulary id; the span cascade needs it (set by the session).
+  std::shared_ptr<const std::vector<uint8_t>> token_kinds;
+  // oracle: stream indices kept like sinks (a passkey's key tokens); the rest is the window.
+  std::vector<int64_t> pinned;
   int64_t context = 4096;          // capacity of `full`
 };
+
+// True when `config` asks for the span cascade (span units, or sub-caches of unequal sizes).
+bool uses_span_cascade(const CacheConfig& config);
 
 // Shape of one layer's cache.
 struct KvShape {

@@ -38,7 +38,7 @@ class NativeWindowCache final : public LayerKvCache {
     }
   }
 
-  void commit(const float* k, const float* v, int n, const float*) override {
+  void commit(const float* k, const float* v, int n, const float*, const int32_t*) override {
     const int hd = shape_.head_dim;
     for (int j = 0; j < n; ++j, ++count_) {
       const int slot = static_cast<int>(count_ % window_);

@@ -12,6 +12,11 @@ std::unique_ptr<LayerKvCache> make_window_cache(int sinks, int size, const KvSha
                                                 const KeyRotator& rotator);
 std::unique_ptr<LayerKvCache> make_cascade_cache(const CacheConfig& config, const KvShape& shape,
                                                  const KeyRotator& rotator);
+std::unique_ptr<LayerKvCache> make_span_cascade_cache(const CacheConfig& config,
+                                                      const KvShape& shape,
+                                                      const KeyRotator& rotator);
+std::unique_ptr<LayerKvCache> make_oracle_cache(const CacheConfig& config, const KvShape& shape,
+                                                const KeyRotator& rotator);
 std::unique_ptr<LayerKvCache> make_h2o_cache(const CacheConfig& config, const KvShape& shape,
                                              const KeyRotator& rotator);
 

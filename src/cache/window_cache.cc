@@ -41,7 +41,7 @@ class WindowCache final : public LayerKvCache {
     }
   }
 
-  void commit(const float* k, const float* v, int n, const float*) override {
+  void commit(const float* k, const float* v, int n, const float*, const int32_t*) override {
     const int hd = shape_.head_dim;
     const int64_t p0 = next_position();
     for (int j = 0; j < n; ++j, ++t_) {

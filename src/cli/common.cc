@@ -1,10 +1,13 @@
 #include "cli/common.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include <fmt/ranges.h>
 
 #include <sys/resource.h>
 
@@ -32,6 +35,20 @@ void add_cache_flags(CLI::App& app, CacheFlags& flags) {
                  "who wins a closed sub-cache's slot: score (the method) or newest (no score "
                  "selection, the paper's ablation)")
       ->check(CLI::IsMember({"score", "newest"}));
+  app.add_option("--cascade-unit", flags.unit,
+                 "what moves and competes in the cascade: token (the paper's) or span (a run of "
+                 "tokens up to a separator or --unit-max tokens, digit runs kept whole)")
+      ->check(CLI::IsMember({"token", "span"}));
+  app.add_option("--unit-max", flags.unit_max, "longest span in tokens (--cascade-unit span)");
+  app.add_option("--unit-score", flags.unit_score,
+                 "a span's score: sum of its tokens' scores without its final separator, or "
+                 "peak, the highest one")
+      ->check(CLI::IsMember({"sum", "peak"}));
+  app.add_flag("--value-norm", flags.value_norm,
+               "weigh each token's score by the mean |v| of its value vector (cascade)");
+  app.add_option("--cascade-sizes", flags.cascade_sizes,
+                 "sub-cache sizes, newest first, e.g. 256,64,64,64,64 (sets --cache-size to their "
+                 "sum and --cascades to their count)");
   app.add_option("--stride", flags.stride, "prefill chunk in tokens");
 }
 
@@ -59,20 +76,41 @@ void validate(const ModelFlags& flags) {
   if (flags.threads < 1) usage_error("--threads must be at least 1, got {}", flags.threads);
 }
 
+std::vector<int> parse_cascade_sizes(const std::string& list) {
+  std::vector<int> sizes;
+  if (list.empty()) return sizes;
+  for (int64_t w : parse_token_counts("--cascade-sizes", list)) {
+    if (w > (1 << 24)) usage_error("--cascade-sizes: {} is too large a sub-cache", w);
+    sizes.push_back(static_cast<int>(w));
+  }
+  if (sizes.size() > 30) usage_error("--cascade-sizes: at most 30 sub-caches, got {}", sizes.size());
+  return sizes;
+}
+
 void validate(const CacheFlags& f) {
   if (f.ctx_size < 1) usage_error("--ctx-size must be at least 1, got {}", f.ctx_size);
   if (f.stride < 1) usage_error("--stride must be at least 1, got {}", f.stride);
   if (f.policy == "full") return;  // the rest only shapes the bounded policies
   if (f.sinks < 0) usage_error("--sinks must be >= 0, got {}", f.sinks);
   if (f.cache_size < 1) usage_error("--cache-size must be at least 1, got {}", f.cache_size);
-  if (f.policy == "cascade") {
+  if (!(f.beta > 0.0f && f.beta <= 1.0f)) usage_error("--beta must be in (0, 1], got {}", f.beta);
+  if (f.policy != "cascade") return;
+  if (f.unit_max < 1 || f.unit_max > 4096)
+    usage_error("--unit-max must be in 1..4096, got {}", f.unit_max);
+  const int g = f.unit == "span" ? f.unit_max : 1;
+  const std::vector<int> sizes = parse_cascade_sizes(f.cascade_sizes);
+  if (sizes.empty()) {
     if (f.cascades < 1) usage_error("--cascades must be at least 1, got {}", f.cascades);
     if (f.cache_size % f.cascades != 0)
       usage_error("--cache-size ({}) must be a multiple of --cascades ({}): each cascade holds "
                   "cache-size / cascades slots",
                   f.cache_size, f.cascades);
   }
-  if (!(f.beta > 0.0f && f.beta <= 1.0f)) usage_error("--beta must be in (0, 1], got {}", f.beta);
+  const int smallest = sizes.empty() ? f.cache_size / f.cascades
+                                     : *std::min_element(sizes.begin(), sizes.end());
+  if (smallest < 2 * g - 1)
+    usage_error("a sub-cache of {} slots cannot hold a whole span of up to {} tokens (--unit-max "
+                "{}): lower --unit-max or enlarge the sub-caches", smallest, 2 * g - 1, g);
 }
 
 void validate(SamplingFlags& flags) {
@@ -117,6 +155,16 @@ SessionOptions session_options(const ModelFlags& model, const CacheFlags& cache)
   o.cache.beta = cache.beta;
   o.cache.head_reduction_max = cache.head_reduction == "max";
   o.cache.select_by_score = cache.select == "score";
+  o.cache.unit = cache.unit;
+  o.cache.unit_max = cache.unit_max;
+  o.cache.unit_score = cache.unit_score;
+  o.cache.value_norm_weight = cache.value_norm;
+  o.cache.level_sizes = parse_cascade_sizes(cache.cascade_sizes);
+  if (!o.cache.level_sizes.empty()) {
+    o.cache.cascades = static_cast<int>(o.cache.level_sizes.size());
+    o.cache.size = 0;
+    for (int w : o.cache.level_sizes) o.cache.size += w;
+  }
   o.cache.context = cache.ctx_size;
   return o;
 }
@@ -145,10 +193,22 @@ std::string describe_cache(const CacheConfig& c) {
   if (c.policy == "full") return fmt::format("full (context {})", c.context);
   if (c.policy == "window") return fmt::format("window (sinks {} + {} slots)", c.sinks, c.size);
   const char* reduction = c.head_reduction_max ? "max" : "mean";
-  if (c.policy == "cascade")
-    return fmt::format("cascade (sinks {} + {} slots in {} cascades, beta {}, head reduction {}{})",
-                       c.sinks, c.size, c.cascades, c.beta, reduction,
+  if (c.policy == "cascade") {
+    std::string levels = fmt::format("{} cascades", c.cascades);
+    if (!c.level_sizes.empty()) levels = fmt::format("cascades of {}", fmt::join(c.level_sizes, ","));
+    std::string unit;
+    if (c.unit == "span")
+      unit = fmt::format(", span units of up to {} tokens scored by {}", c.unit_max, c.unit_score);
+    else if (c.unit_score != "sum")
+      unit = fmt::format(", scored by {}", c.unit_score);
+    return fmt::format("cascade (sinks {} + {} slots in {}, beta {}, head reduction {}{}{}{})",
+                       c.sinks, c.size, levels, c.beta, reduction, unit,
+                       c.value_norm_weight ? ", value-norm weighted" : "",
                        c.select_by_score ? "" : ", no score selection");
+  }
+  if (c.policy == "oracle")
+    return fmt::format("oracle (sinks {} + {} pinned key tokens + a window, {} slots)", c.sinks,
+                       c.pinned.size(), c.size);
   return fmt::format("{} (sinks {} + {} slots, beta {}, head reduction {})", c.policy, c.sinks,
                      c.size, c.beta, reduction);
 }
@@ -161,6 +221,11 @@ nlohmann::json cache_json(const CacheConfig& c, int stride) {
           {"beta", as_written(c.beta)},
           {"head_reduction", c.head_reduction_max ? "max" : "mean"},
           {"select", c.select_by_score ? "score" : "newest"},
+          {"unit", c.unit},
+          {"unit_max", c.unit_max},
+          {"unit_score", c.unit_score},
+          {"value_norm", c.value_norm_weight},
+          {"level_sizes", c.level_sizes},
           {"context", c.context},
           {"stride", stride}};
 }

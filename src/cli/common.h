@@ -51,6 +51,11 @@ struct CacheFlags {
   float beta = 0.9999f;
   std::string head_reduction = "max";
   std::string select = "score";
+  std::string unit = "token";
+  int unit_max = 16;
+  std::string unit_score = "sum";
+  bool value_norm = false;
+  std::string cascade_sizes;  // "256,64,64": level sizes, newest first
   int stride = 512;
 };
 

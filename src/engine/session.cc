@@ -4,6 +4,8 @@
 #include <thread>
 
 #include "base/error.h"
+#include "engine/token_kinds.h"
+#include "tokenizer/tokenizer.h"
 
 namespace kvc {
 
@@ -23,9 +25,20 @@ constexpr int kLogitBlock = 16;
 Session::Session(const Model& model, const SessionOptions& options)
     : model_(model), options_(options), pool_(resolve_threads(options.threads)) {
   if (options_.stride < 1) fail("--stride must be at least 1, got {}", options_.stride);
-  caches_ = model.transformer().make_caches(options_.cache);
-  for (auto& c : caches_) cache_ptrs_.push_back(c.get());
+  reconfigure(options_.cache);
   logits_.assign(model.config().vocab_size, 0.0f);
+}
+
+void Session::reconfigure(const CacheConfig& cache) {
+  std::shared_ptr<const std::vector<uint8_t>> kinds = options_.cache.token_kinds;
+  options_.cache = cache;
+  if (uses_span_cascade(cache) && !options_.cache.token_kinds)
+    options_.cache.token_kinds = kinds ? kinds : classify_tokens(model_.tokenizer());
+  caches_.clear();
+  cache_ptrs_.clear();
+  caches_ = model_.transformer().make_caches(options_.cache);
+  for (auto& c : caches_) cache_ptrs_.push_back(c.get());
+  n_past_ = 0;
 }
 
 int Session::vocab_size() const { return model_.config().vocab_size; }

@@ -40,6 +40,8 @@ class Session {
   int64_t n_past() const { return n_past_; }
   // Starts a new stream; memory stays allocated.
   void reset();
+  // Starts a new stream with other caches (passkey --oracle pins each prompt's key).
+  void reconfigure(const CacheConfig& cache);
   // Bytes held by the caches of all layers.
   size_t kv_bytes() const;
   const SessionOptions& options() const { return options_; }

@@ -71,7 +71,7 @@ void Transformer::forward(std::span<const int32_t> tokens, std::span<LayerKvCach
   });
 
   for (int l = 0; l < c.n_layers; ++l) {
-    attention_block(l, n, *caches[l], policy, pool, s);
+    attention_block(l, tokens, *caches[l], policy, pool, s);
     ffn_block(l, n, pool, s);
   }
 
@@ -81,9 +81,11 @@ void Transformer::forward(std::span<const int32_t> tokens, std::span<LayerKvCach
   }
 }
 
-void Transformer::attention_block(int l, int n, LayerKvCache& cache, const CacheConfig& policy,
-                                  ThreadPool& pool, ForwardScratch& s) const {
+void Transformer::attention_block(int l, std::span<const int32_t> tokens, LayerKvCache& cache,
+                                  const CacheConfig& policy, ThreadPool& pool,
+                                  ForwardScratch& s) const {
   const ModelConfig& c = config_;
+  const int n = static_cast<int>(tokens.size());
   const LayerWeights& L = weights_.layers[l];
   const int hd = c.head_dim;
   const int q_dim = c.n_heads * hd;
@@ -138,7 +140,8 @@ void Transformer::attention_block(int l, int n, LayerKvCache& cache, const Cache
   a.out = s.att.data();
   a.pool = &pool;
   attention(a);
-  cache.commit(s.k.data(), s.v.data(), n, a.want_mass ? s.chunk_mass.data() : nullptr);
+  cache.commit(s.k.data(), s.v.data(), n, a.want_mass ? s.chunk_mass.data() : nullptr,
+               tokens.data());
 
   const MatmulTask out[] = {{&L.wo, s.xb.data(), c.n_embd}};
   matmul(out, s.att.data(), n, pool, s.act);

@@ -46,8 +46,9 @@ class Transformer {
   const ModelConfig& config() const { return config_; }
 
  private:
-  void attention_block(int layer, int n, LayerKvCache& cache, const CacheConfig& policy,
-                       ThreadPool& pool, ForwardScratch& s) const;
+  // tokens: the chunk's ids, which the cache receives with its keys and values.
+  void attention_block(int layer, std::span<const int32_t> tokens, LayerKvCache& cache,
+                       const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s) const;
   void ffn_block(int layer, int n, ThreadPool& pool, ForwardScratch& s) const;
 
   const ModelConfig& config_;

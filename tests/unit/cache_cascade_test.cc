@@ -126,7 +126,7 @@ void run_against_reference(const Setting& st, int steps, uint64_t seed) {
         k[(j * H + h) * hd] = static_cast<float>(t + j);
         cm[h * n + j] = hash_mass(seed + 1, step, h, t + j, st.integer_mass);
       }
-    cache->commit(k.data(), v.data(), n, cm.data());
+    cache->commit(k.data(), v.data(), n, cm.data(), nullptr);
     ref.step(n, [&](int h, int64_t index) { return hash_mass(seed, step, h, index, st.integer_mass); },
              [&](int h, int j) { return cm[h * n + j]; });
     t += n;
@@ -173,7 +173,7 @@ void feed(LayerKvCache& cache, int heads, int64_t& t, int n, std::mt19937& rng, 
   std::vector<float> k(static_cast<size_t>(n) * heads * hd), v(k.size()), cm(static_cast<size_t>(heads) * n);
   for (int j = 0; j < n; ++j)
     for (int h = 0; h < heads; ++h) k[(j * heads + h) * hd] = static_cast<float>(t + j), cm[h * n + j] = u(rng);
-  cache.commit(k.data(), v.data(), n, cm.data());
+  cache.commit(k.data(), v.data(), n, cm.data(), nullptr);
   t += n;
 }
 
@@ -266,8 +266,8 @@ TEST(Cascade, WithoutScoreSelectionTheNewerTokenAlwaysWins) {
     for (auto& sg : b.segments)
       if (sg.mass)
         for (int i = 0; i < sg.n; ++i) sg.mass[i] = u(rng);
-    scored->commit(k.data(), v.data(), n, zero.data());
-    newest->commit(k.data(), v.data(), n, noise.data());
+    scored->commit(k.data(), v.data(), n, zero.data(), nullptr);
+    newest->commit(k.data(), v.data(), n, noise.data(), nullptr);
     t += n;
     for (int h = 0; h < 2; ++h) {
       const auto x = scored->slots(h), y = newest->slots(h);
@@ -318,11 +318,11 @@ TEST(Cascade, HeadsSelectIndependently) {
     std::vector<float> k(static_cast<size_t>(n) * 3 * 4), v(k.size()), cm(3 * n);
     for (int j = 0; j < n; ++j)
       for (int h = 0; h < 3; ++h) k[(j * 3 + h) * 4] = static_cast<float>(t + j), cm[h * n + j] = u(rng);
-    multi->commit(k.data(), v.data(), n, cm.data());
+    multi->commit(k.data(), v.data(), n, cm.data(), nullptr);
     for (int h = 0; h < 3; ++h) {
       std::vector<float> k1(static_cast<size_t>(n) * 4), v1(k1.size());
       for (int j = 0; j < n; ++j) k1[j * 4] = static_cast<float>(t + j);
-      single[h]->commit(k1.data(), v1.data(), n, cm.data() + h * n);
+      single[h]->commit(k1.data(), v1.data(), n, cm.data() + h * n, nullptr);
     }
     t += n;
     for (int h = 0; h < 3; ++h) {

@@ -17,7 +17,7 @@ TEST(FullCache, StoresEveryTokenAtItsStreamPosition) {
   EXPECT_EQ(cache->room(), 5);
   std::vector<float> k(3 * 2 * 4), v(k.size());
   for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<float>(i), v[i] = -static_cast<float>(i);
-  cache->commit(k.data(), v.data(), 3, nullptr);
+  cache->commit(k.data(), v.data(), 3, nullptr, nullptr);
   EXPECT_EQ(cache->next_position(), 3);
   EXPECT_EQ(cache->room(), 2);
   KvView view;
@@ -38,7 +38,7 @@ TEST(FullCache, StoresEveryTokenAtItsStreamPosition) {
   EXPECT_EQ(slots[2].index, 2);
   EXPECT_EQ(slots[2].position, 2);
   EXPECT_EQ(cache->bytes(), 2u * 5 * 2 * 4 * sizeof(float));
-  EXPECT_THROW(cache->commit(k.data(), v.data(), 3, nullptr), Error);
+  EXPECT_THROW(cache->commit(k.data(), v.data(), 3, nullptr, nullptr), Error);
   cache->clear();
   EXPECT_EQ(cache->next_position(), 0);
   EXPECT_EQ(cache->room(), 5);
@@ -64,7 +64,7 @@ TEST(NativeWindowCache, KeepsTheLastWindowTokensAtStreamPositions) {
   auto cache = make_native_window_cache(3, {1, 4}, rope);
   std::vector<float> k(5 * 4), v(k.size());
   for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<float>(i / 4), v[i] = k[i];
-  cache->commit(k.data(), v.data(), 5, nullptr);
+  cache->commit(k.data(), v.data(), 5, nullptr, nullptr);
   EXPECT_EQ(cache->next_position(), 5);
   KvView view;
   cache->view(view);

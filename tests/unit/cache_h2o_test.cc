@@ -48,7 +48,7 @@ void run(int ns, int s, int stride, bool integer, uint32_t seed) {
     std::vector<float> k(static_cast<size_t>(n) * H * hd), v(k.size()), cm(static_cast<size_t>(H) * n);
     for (int j = 0; j < n; ++j)
       for (int h = 0; h < H; ++h) k[(j * H + h) * hd] = static_cast<float>(t + j), cm[h * n + j] = mass();
-    cache->commit(k.data(), v.data(), n, cm.data());
+    cache->commit(k.data(), v.data(), n, cm.data(), nullptr);
     for (int j = 0; j < n; ++j, ++t) {
       if (t < ns) continue;
       for (int h = 0; h < H; ++h) {

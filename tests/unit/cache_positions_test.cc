@@ -13,13 +13,19 @@
 namespace kvc {
 namespace {
 
-void check_policy(const std::string& policy, int ns, int s, int c, RopeStyle style, uint32_t seed) {
-  SCOPED_TRACE(policy + " c=" + std::to_string(c));
+// Token ids of the stream: 0..5 words, 6 a separator, 7 a digit (for the span cascade).
+std::shared_ptr<const std::vector<uint8_t>> kinds() {
+  return std::make_shared<std::vector<uint8_t>>(std::vector<uint8_t>{0, 0, 0, 0, 0, 0, 1, 2});
+}
+
+// Policies whose every head holds the same number of tokens number them 0.. contiguously; the
+// span cascade numbers each head's back from the query, so a head may leave a gap after the
+// sinks.
+void check_config(const CacheConfig& cfg, RopeStyle style, uint32_t seed, bool contiguous) {
+  SCOPED_TRACE(cfg.policy + " c=" + std::to_string(cfg.cascades) + " unit=" + cfg.unit);
   const int H = 2, NQ = 4, hd = 16, steps = 260;
+  const int ns = cfg.sinks, s = cfg.size;
   Rope rope(style, hd, hd, 10000.0);
-  CacheConfig cfg;
-  cfg.policy = policy, cfg.sinks = ns, cfg.size = s, cfg.cascades = c, cfg.beta = 0.95f;
-  cfg.context = 4000;
   auto cache = make_layer_cache(cfg, {H, hd}, rope);
 
   std::mt19937 rng(seed);
@@ -46,9 +52,17 @@ void check_policy(const std::string& policy, int ns, int s, int c, RopeStyle sty
     ref_view.n_heads = H, ref_view.n_segments = 1;
     for (int h = 0; h < H; ++h) {
       const auto sl = cache->slots(h);
-      ASSERT_EQ(static_cast<int64_t>(sl.size()), p0) << "queries sit right after the cache";
+      if (contiguous) {
+        ASSERT_EQ(static_cast<int64_t>(sl.size()), p0) << "queries sit right after the cache";
+      } else if (!sl.empty()) {
+        ASSERT_EQ(sl.back().position, p0 - 1) << "queries sit right after the newest key";
+      }
       for (size_t r = 0; r < sl.size(); ++r) {
-        ASSERT_EQ(sl[r].position, static_cast<int64_t>(r)) << "cache positions are contiguous";
+        if (contiguous) {
+          ASSERT_EQ(sl[r].position, static_cast<int64_t>(r)) << "cache positions are contiguous";
+        } else if (r > 0) {
+          ASSERT_LT(sl[r - 1].position, sl[r].position) << "cache positions rise with age";
+        }
         const size_t at = (static_cast<size_t>(sl[r].index) * H + h) * hd;
         std::vector<float> key(raw_k.begin() + at, raw_k.begin() + at + hd);
         rope.apply(key.data(), sl[r].position);
@@ -77,10 +91,28 @@ void check_policy(const std::string& policy, int ns, int s, int c, RopeStyle sty
       ASSERT_LT(std::fabs(got[i] - want[i]), 1e-5 * (1.0 + std::fabs(want[i])))
           << "step " << step << " element " << i;
     }
-    cache->commit(k.data(), v.data(), n, a.want_mass ? cm.data() : nullptr);
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (int32_t& id : ids) id = static_cast<int32_t>(rng() % 8);
+    cache->commit(k.data(), v.data(), n, a.want_mass ? cm.data() : nullptr, ids.data());
     t += n;
   }
   EXPECT_GT(t, static_cast<int64_t>(ns + s) * 3);  // long enough to evict and cascade
+}
+
+void check_policy(const std::string& policy, int ns, int s, int c, RopeStyle style, uint32_t seed) {
+  CacheConfig cfg;
+  cfg.policy = policy, cfg.sinks = ns, cfg.size = s, cfg.cascades = c, cfg.beta = 0.95f;
+  cfg.context = 4000;
+  check_config(cfg, style, seed, true);
+}
+
+CacheConfig span_config(int ns, std::vector<int> sizes, int unit_max) {
+  CacheConfig cfg;
+  cfg.policy = "cascade", cfg.unit = "span", cfg.unit_max = unit_max, cfg.sinks = ns;
+  cfg.cascades = static_cast<int>(sizes.size()), cfg.size = 0;
+  for (int w : sizes) cfg.size += w;
+  cfg.level_sizes = std::move(sizes), cfg.beta = 0.95f, cfg.token_kinds = kinds();
+  return cfg;
 }
 
 TEST(Positions, WindowMatchesReRotatingEverything) {
@@ -93,6 +125,21 @@ TEST(Positions, CascadeMatchesReRotatingEverything) {
   check_policy("cascade", 2, 32, 4, RopeStyle::Neox, 4);
   check_policy("cascade", 0, 16, 2, RopeStyle::Neox, 5);
   check_policy("cascade", 3, 18, 1, RopeStyle::Norm, 6);
+}
+
+TEST(Positions, SpanCascadeMatchesReRotatingEverything) {
+  check_config(span_config(4, {12, 6, 6}, 3), RopeStyle::Norm, 10, false);
+  check_config(span_config(0, {16, 8, 8, 8}, 4), RopeStyle::Neox, 11, false);
+  check_config(span_config(2, {10, 10}, 1), RopeStyle::Norm, 12, false);
+}
+
+TEST(Positions, OracleMatchesReRotatingEverything) {
+  CacheConfig cfg;
+  cfg.policy = "oracle", cfg.sinks = 3, cfg.size = 20;
+  cfg.pinned = {5, 9, 10, 11, 40, 41, 300};
+  check_config(cfg, RopeStyle::Norm, 13, true);
+  cfg.sinks = 0;
+  check_config(cfg, RopeStyle::Neox, 14, true);
 }
 
 TEST(Positions, H2oMatchesReRotatingEverything) {
