@@ -8,7 +8,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-pip python3-venv
-  bible-kjv bible-kjv-text gnuplot-nox
+  bible-kjv bible-kjv-text gnuplot-nox wamerican
 )
 missing=()
 for p in "${PKGS[@]}"; do

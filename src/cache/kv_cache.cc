@@ -29,8 +29,8 @@ std::unique_ptr<LayerKvCache> make_layer_cache(const CacheConfig& c, const KvSha
   if (c.policy == "cascade") {
     if (c.unit != "token" && c.unit != "span")
       fail("kv cache: unknown cascade unit '{}' (token, span)", c.unit);
-    if (c.unit_score != "sum" && c.unit_score != "peak")
-      fail("kv cache: unknown unit score '{}' (sum, peak)", c.unit_score);
+    if (c.unit_score != "sum" && c.unit_score != "mean" && c.unit_score != "peak")
+      fail("kv cache: unknown unit score '{}' (sum, mean, peak)", c.unit_score);
     if (!c.level_sizes.empty()) {
       if (c.level_sizes.size() > 30) fail("kv cache: at most 30 sub-caches, got {}", c.level_sizes.size());
       int64_t sum = 0;

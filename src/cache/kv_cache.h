@@ -96,7 +96,7 @@ struct CacheConfig {
   // span_cascade_cache.cc), the longest span, and how a span's score is formed.
   std::string unit = "token";
   int unit_max = 16;
-  std::string unit_score = "sum";  // sum | peak
+  std::string unit_score = "sum";  // sum | mean | peak
   bool value_norm_weight = false;  // scale each token's score by its value vector's mean |v|
   // cascade: sizes of the sub-caches, newest first (empty: C equal ones of size / C); their sum
   // is the size.

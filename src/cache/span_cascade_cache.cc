@@ -20,7 +20,8 @@
 //
 // Unit score (--unit-score): `sum` of its tokens' EMA attention scores leaving out a terminal
 // separator (punctuation hoards attention as a secondary sink, and every unit has at most one),
-// or the `peak` token's; with value-norm weighting each token's score is scaled by the mean
+// their `mean`, or the `peak` token's (against several displaced units: their sum for `sum`,
+// their best for the others); with value-norm weighting each token's score is scaled by the mean
 // |v| of its value vector (sinks and separators draw attention but carry small values).
 //
 // Levels may differ in size (--cascade-sizes 256,64,64,64,64: a dense recent level for
@@ -46,7 +47,7 @@ class SpanCascadeCache final : public LayerKvCache {
  public:
   SpanCascadeCache(const CacheConfig& c, const KvShape& shape, const KeyRotator& rotator)
       : ns_(c.sinks), g_(c.unit_max), beta_(c.beta), by_score_(c.select_by_score),
-        peak_(c.unit_score == "peak"),
+        peak_(c.unit_score == "peak"), mean_(c.unit_score == "mean"),
         vnorm_weight_(c.value_norm_weight), kinds_(c.token_kinds), shape_(shape),
         rotator_(rotator), sizes_(level_sizes(c)), c_(static_cast<int>(sizes_.size())) {
     s_ = std::accumulate(sizes_.begin(), sizes_.end(), 0);
@@ -226,7 +227,7 @@ class SpanCascadeCache final : public LayerKvCache {
       const float x = vnorm_weight_ ? score(r) * vnorm(r) : score(r);
       total = peak_ ? std::max(total, x) : total + x;
     }
-    return total;
+    return mean_ ? total / static_cast<float>(counted) : total;
   }
 
   float level_unit_score(int h, int i, int first_token, const Unit& u) const {
@@ -306,7 +307,7 @@ class SpanCascadeCache final : public LayerKvCache {
         const Unit& u = unit(h, i, L.n_units - 1 - k);
         end -= u.len, freed += u.len;
         const float s = level_unit_score(h, i, end, u);
-        theirs = peak_ ? std::max(theirs, s) : theirs + s;
+        theirs = peak_ || mean_ ? std::max(theirs, s) : theirs + s;
         ++k;
       }
       const float mine = unit_score(cu.len, cu.sep_end,
@@ -389,7 +390,7 @@ class SpanCascadeCache final : public LayerKvCache {
 
   int ns_, g_;
   float beta_;
-  bool by_score_, peak_, vnorm_weight_;
+  bool by_score_, peak_, mean_, vnorm_weight_;
   std::shared_ptr<const std::vector<uint8_t>> kinds_;
   KvShape shape_;
   const KeyRotator& rotator_;

@@ -41,9 +41,9 @@ void add_cache_flags(CLI::App& app, CacheFlags& flags) {
       ->check(CLI::IsMember({"token", "span"}));
   app.add_option("--unit-max", flags.unit_max, "longest span in tokens (--cascade-unit span)");
   app.add_option("--unit-score", flags.unit_score,
-                 "a span's score: sum of its tokens' scores without its final separator, or "
-                 "peak, the highest one")
-      ->check(CLI::IsMember({"sum", "peak"}));
+                 "a span's score from its tokens' scores, its final separator left out: sum, "
+                 "mean or peak (the highest)")
+      ->check(CLI::IsMember({"sum", "mean", "peak"}));
   app.add_flag("--value-norm", flags.value_norm,
                "weigh each token's score by the mean |v| of its value vector (cascade)");
   app.add_option("--cascade-sizes", flags.cascade_sizes,

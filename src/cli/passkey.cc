@@ -1,5 +1,6 @@
-// kvcascade passkey: passkey retrieval accuracy by prompt length x key depth, for one cache
-// policy. Ctrl-C prints the table over the samples done so far.
+// kvcascade passkey: passkey retrieval by prompt length x key depth, for one cache policy:
+// exact match with its interval, digits right, and the split of failures into retention,
+// format and reading. Ctrl-C prints the table over the samples done so far.
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "eval/passkey.h"
+#include "eval/passkey_stats.h"
 #include "eval/interrupt.h"
 #include "eval/progress_bar.h"
 
@@ -22,8 +24,13 @@ struct PasskeyFlags {
   std::string lengths = "2048,4096";
   int samples = 4;
   int64_t seed = 1;
-  int max_new = 8;
-  std::string format = "plain";
+  int max_new = 50;
+  std::string protocol = "paper";
+  std::string haystack;  // default: words (paper) or filler (landmark)
+  std::string needle = "passkey";
+  std::string words = "/usr/share/dict/words";
+  std::string format;    // default: chat (paper) or plain (landmark)
+  bool oracle = false;
   std::string csv;
   bool json = false;
   bool progress = false;
@@ -50,6 +57,29 @@ void write_csv(const std::string& path, const PasskeyResult& r, const std::vecto
   if (!out) fail("error writing '{}'", path);
 }
 
+// The prompts' shape from the flags; fills in the protocol's defaults.
+PasskeyTask make_task(PasskeyFlags& f) {
+  PasskeyTask t;
+  const bool paper = f.protocol == "paper";
+  t.protocol = paper ? PasskeyProtocol::Paper : PasskeyProtocol::Landmark;
+  if (f.format.empty()) f.format = paper ? "chat" : "plain";
+  t.format = f.format == "chat" ? PasskeyFormat::Chat : PasskeyFormat::Plain;
+  if (f.haystack.empty()) f.haystack = paper ? "words" : "filler";
+  t.needle = f.needle == "multikey" ? Needle::MultiKey : f.needle == "word" ? Needle::Word : Needle::Passkey;
+  if (f.haystack == "words") {
+    t.haystack = Haystack::Words;
+  } else if (f.haystack == "filler") {
+    t.haystack = Haystack::Filler;
+  } else if (f.haystack.rfind("prose:", 0) == 0 && f.haystack.size() > 6) {
+    t.haystack = Haystack::Prose;
+    t.prose = load_prose(f.haystack.substr(6));
+  } else {
+    usage_error("--haystack must be words, filler or prose:FILE, got '{}'", f.haystack);
+  }
+  if (t.haystack == Haystack::Words || t.needle != Needle::Passkey) t.words = load_word_list(f.words);
+  return t;
+}
+
 int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   validate(f.model);
   validate(f.cache);
@@ -58,6 +88,9 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   if (f.max_new < 1) usage_error("--max-new must be at least 1, got {}", f.max_new);
   const std::vector<int64_t> lengths = parse_token_counts("--lengths", f.lengths);
   const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
+  const PasskeyTask task = make_task(f);
+  if (f.oracle && f.cache.policy != "window")
+    usage_error("--oracle replaces the window: give --cache window (the oracle keeps its memory)");
 
   const auto model = load_model(f.model.model);
   SessionOptions options = session_options(f.model, f.cache);
@@ -76,12 +109,15 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   po.samples = f.samples;
   po.seed = static_cast<uint64_t>(f.seed);
   po.max_new_tokens = f.max_new;
-  po.format = f.format == "plain" ? PasskeyFormat::Plain : PasskeyFormat::Chat;
+  po.task = task;
+  po.oracle = f.oracle;
   std::fprintf(stderr,
-               "passkey: %s | lengths %s | %d samples x %d depth bins | %s prompt | %s, %s KV | "
-               "stride %d | seed %lld\n",
+               "passkey: %s | lengths %s | %d samples x %d depth bins | %s protocol, %s haystack, "
+               "%s needle, %s prompt | %s, %s KV | stride %d | seed %lld\n",
                model->config().name.c_str(), f.lengths.c_str(), f.samples, po.bins,
-               f.format.c_str(), describe_cache(options.cache).c_str(),
+               f.protocol.c_str(), f.haystack.c_str(), f.needle.c_str(), f.format.c_str(),
+               f.oracle ? "oracle: the key's tokens pinned, the rest a window"
+                        : describe_cache(options.cache).c_str(),
                format_bytes(session.kv_bytes()).c_str(), options.stride,
                static_cast<long long>(f.seed));
 
@@ -98,9 +134,10 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   if (f.json) {
     nlohmann::json samples = nlohmann::json::array();
     for (const auto& s : r.samples)
-      samples.push_back({{"length", s.length}, {"bin", s.bin}, {"depth", s.depth},
-                         {"key", s.key}, {"answer", s.answer}, {"score", s.score},
-                         {"key_kept", s.key_kept},
+      samples.push_back({{"length", s.length}, {"bin", s.bin}, {"index", s.index},
+                         {"depth", s.depth}, {"key", s.key}, {"answer", s.answer},
+                         {"score", s.score}, {"exact", s.exact}, {"digits", s.digits},
+                         {"key_kept", s.key_kept}, {"key_intact", s.key_intact},
                          {"seconds", s.seconds}});
     nlohmann::json table = nlohmann::json::array();
     for (int64_t len : lengths) {
@@ -111,13 +148,22 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
       }
       const double m = r.accuracy(len), kept = r.key_kept(len);
       const auto number = [](double x) { return std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x); };
+      const PasskeySummary sum = summarize(r.samples, len);
       table.push_back({{"length", len}, {"by_bin", row}, {"accuracy", number(m)},
-                       {"key_kept", number(kept)}});
+                       {"key_kept", number(kept)}, {"n", sum.n}, {"exact", sum.exact},
+                       {"exact_ci", {sum.exact_ci.lo, sum.exact_ci.hi}},
+                       {"digits_ci", {sum.digits_ci.lo, sum.digits_ci.hi}},
+                       {"key_intact", sum.intact}, {"retained", sum.retained},
+                       {"well_formed", sum.formed}, {"read", sum.read}});
     }
     nlohmann::json out = {
         {"model", model->config().name},
         {"model_file", f.model.model},
         {"format", f.format},
+        {"protocol", f.protocol},
+        {"haystack", f.haystack},
+        {"needle", f.needle},
+        {"oracle", f.oracle},
         {"seed", f.seed},
         {"samples_per_bin", f.samples},
         {"bins", po.bins},
@@ -134,7 +180,8 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
 
   std::printf("%-8s", "length");
   for (int b = 0; b < po.bins; ++b) std::printf(" %8s", bin_label(b, po.bins).c_str());
-  std::printf(" %8s %8s\n", "mean", "kept");
+  std::printf(" %5s %17s %17s %6s %6s %9s %9s %9s\n", "n", "exact [95% CI]", "digits [95% CI]",
+              "kept", "intact", "retained", "formed", "read");
   for (int64_t len : lengths) {
     std::printf("%-8lld", static_cast<long long>(len));
     for (int b = 0; b < po.bins; ++b) {
@@ -142,14 +189,23 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
       if (std::isnan(a)) std::printf(" %8s", "-");
       else std::printf(" %8.2f", a);
     }
-    for (const double x : {r.accuracy(len), r.key_kept(len)}) {
-      if (std::isnan(x)) std::printf(" %8s", "-");
-      else std::printf(" %8.2f", x);
+    const PasskeySummary sm = summarize(r.samples, len);
+    if (sm.n == 0) {
+      std::printf(" %5d\n", 0);
+      continue;
     }
-    std::printf("\n");
+    std::printf(" %5lld %5.2f [%.2f,%.2f] %5.2f [%.2f,%.2f] %6.2f %6.2f %9s %9s %9s\n",
+                static_cast<long long>(sm.n), sm.exact, sm.exact_ci.lo, sm.exact_ci.hi, sm.digits,
+                sm.digits_ci.lo, sm.digits_ci.hi, sm.kept, sm.intact,
+                fmt::format("{}/{}", sm.retained, sm.n).c_str(),
+                fmt::format("{}/{}", sm.formed, sm.n).c_str(),
+                fmt::format("{}/{}", sm.read, sm.retained).c_str());
   }
-  std::fprintf(stderr, "kept: the share of the key's digit tokens the policy's caches still held when "
-                       "the question had been read\n");
+  std::fprintf(stderr,
+               "by bin: digits right; exact: whole key (Wilson interval); digits: bootstrap over "
+               "prompts; kept: share of the key's tokens the caches held at the question; intact: "
+               "share of caches holding a whole statement; retained: prompts where every cache "
+               "did; formed: answers of the key's form; read: retained prompts answered exactly\n");
   double secs = 0;
   for (const auto& s : r.samples) secs += s.seconds;
   std::fprintf(stderr, "%zu samples in %s%s\n", r.samples.size(), format_duration(secs).c_str(),
@@ -168,10 +224,26 @@ Command add_passkey(CLI::App& root) {
   app->add_option("--lengths", flags->lengths, "prompt lengths in tokens, comma-separated (4k = 4096)");
   app->add_option("--samples", flags->samples, "samples per length and depth bin");
   app->add_option("--seed", flags->seed, "seed of the keys and depths");
-  app->add_option("--max-new", flags->max_new, "tokens to decode for the answer");
+  app->add_option("--max-new", flags->max_new, "tokens to decode for the answer (at most)");
+  app->add_option("--protocol", flags->protocol,
+                  "paper (the cascade paper's final code: word haystack, six-copy needle) or "
+                  "landmark (repeated filler, the key twice)")
+      ->check(CLI::IsMember({"paper", "landmark"}));
+  app->add_option("--haystack", flags->haystack,
+                  "words (random dictionary words), filler (repeated sentences) or prose:FILE "
+                  "(a text read from a random place); default: the protocol's");
+  app->add_option("--needle", flags->needle,
+                  "passkey (a 5-digit key), multikey (four keyed numbers, one asked) or word (a "
+                  "keyed word)")
+      ->check(CLI::IsMember({"passkey", "multikey", "word"}));
+  app->add_option("--words", flags->words, "word list for the words haystack and keyed needles");
   app->add_option("--format", flags->format,
-                  "prompt: plain (base-style completion, the reference protocol) or chat (user turn, reply opened with 'The pass key is')")
+                  "prompt: plain (base-style completion) or chat (user turn, the reply opened with "
+                  "the answer prefix); default: chat (paper) or plain (landmark)")
       ->check(CLI::IsMember({"plain", "chat"}));
+  app->add_flag("--oracle", flags->oracle,
+                "pin each prompt's key tokens like sinks and keep the rest a window, at the same "
+                "memory (with --cache window): can the model read a retained key?");
   app->add_option("--csv", flags->csv, "write the accuracy table as CSV to FILE");
   app->add_flag("--json", flags->json, "print one JSON object (table and every sample)");
   app->add_flag("--progress", flags->progress, "progress bar even when stderr is not a terminal");

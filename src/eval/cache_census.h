@@ -31,4 +31,8 @@ CacheCensus take_census(const Session& session);
 // holds, averaged over those caches: 1 when every one kept every token (or none was asked).
 double fraction_kept(const Session& session, std::span<const int64_t> indices);
 
+// Share of the policy-governed (layer, KV head) caches that hold every token of at least one of
+// `copies` (the statements of a passkey): 1 when there is nothing to hold.
+double fraction_intact(const Session& session, const std::vector<std::vector<int64_t>>& copies);
+
 }  // namespace kvc

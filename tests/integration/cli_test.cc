@@ -246,4 +246,62 @@ TEST_F(CliWithModel, BenchAlongMeasuresOneGrowingStream) {
   }
 }
 
+// A quick path of every passkey option: protocols, haystacks, needles, the oracle, span units.
+TEST_F(CliWithModel, PasskeyOptionsRunOnAShortPrompt) {
+  const std::string base = "passkey -m '" + kSmolLM + "' --lengths 320 --samples 1 --max-new 6 " +
+                           "--sinks 8 --cache-size 64 -t 2 --json ";
+  const std::string kjv = std::string(KVC_SOURCE_DIR) + "/data/kjv.txt";
+  const std::vector<std::string> variants = {
+      "",
+      "--protocol landmark",
+      "--needle multikey --cache window",
+      "--needle word --cache full",
+      "--haystack prose:'" + kjv + "' --cache window",
+      "--haystack filler --format plain",
+      "--oracle --cache window",
+      "--cascade-unit span --cascade-sizes 16,8,8,8,8,8,8 --unit-max 4",
+      "--cascade-unit span --cascades 2 --unit-score peak --value-norm",
+      "--cascade-unit span --cascades 2 --unit-score mean",
+  };
+  for (const std::string& v : variants) {
+    SCOPED_TRACE(v);
+    const Result r = run(base + v);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["samples"].size(), 5u);
+    for (const auto& s : j["samples"]) {
+      EXPECT_TRUE(s.contains("exact"));
+      EXPECT_GE(s["key_intact"].get<double>(), 0.0);
+      EXPECT_LE(s["key_intact"].get<double>(), 1.0);
+    }
+    EXPECT_EQ(j["table"][0]["n"], 5);
+    if (v.find("--oracle") != std::string::npos) {
+      for (const auto& s : j["samples"]) EXPECT_EQ(s["key_intact"], 1.0);
+    }
+  }
+}
+
+TEST_F(CliWithModel, SpanCascadeStreams) {
+  const Result r = run("generate -m '" + kSmolLM + "' -p 'Once upon a time' --temp 0 -n 300 " +
+                       "--ignore-eos --sinks 8 --cache-size 96 --cascade-unit span --unit-max 8 " +
+                       "--cascade-sizes 32,16,16,16,16 -t 2 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["n_generated"], 300);
+  EXPECT_EQ(j["cache"]["unit"], "span");
+  EXPECT_EQ(j["cache"]["level_sizes"].size(), 5u);
+}
+
+TEST_F(Cli, BadSpanAndPasskeyFlagsExit2) {
+  // Sub-caches of 64 slots cannot hold spans of up to 79 tokens.
+  EXPECT_EQ(run("generate -m /x.gguf -p hi --cascade-unit span --unit-max 40 --cache-size 256").code, 2);
+  EXPECT_EQ(run("generate -m /x.gguf -p hi --cascade-sizes 64,x").code, 2);
+  EXPECT_EQ(run("generate -m /x.gguf -p hi --cascade-unit word").code, 2);
+  EXPECT_EQ(run("generate -m /x.gguf -p hi --unit-score median").code, 2);
+  EXPECT_EQ(run("passkey -m /x.gguf --oracle --cache cascade").code, 2);
+  EXPECT_EQ(run("passkey -m /x.gguf --haystack sand").code, 2);
+  EXPECT_EQ(run("passkey -m /x.gguf --needle pin").code, 2);
+  EXPECT_EQ(run("passkey -m /x.gguf --protocol ruler").code, 2);
+}
+
 }  // namespace

@@ -19,6 +19,7 @@
 #include "eval/passkey.h"
 #include "eval/perplexity.h"
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace kvc {
 namespace {
@@ -193,6 +194,9 @@ TEST_F(EvalQuick, PasskeyRetrievedWithFullCacheAtShortLength) {
   o.lengths = {768};
   o.samples = 1;
   o.seed = 3;
+  o.task.protocol = PasskeyProtocol::Landmark;
+  o.task.haystack = Haystack::Filler;
+  o.task.format = PasskeyFormat::Plain;
   const PasskeyResult r = run_passkey(session, o);
   ASSERT_EQ(r.samples.size(), 5u);
   for (const auto& s : r.samples) {
@@ -211,6 +215,9 @@ TEST_F(EvalQuick, PasskeyKeyKeptIsTheShareOfTheKeyInsideTheWindow) {
   o.lengths = {kLength};
   o.samples = 1;
   o.max_new_tokens = 1;
+  o.task.protocol = PasskeyProtocol::Landmark;
+  o.task.haystack = Haystack::Filler;
+  o.task.format = PasskeyFormat::Plain;
   const PasskeyResult r = run_passkey(session, o);
   ASSERT_EQ(r.samples.size(), 5u);
   for (const auto& s : r.samples) {
@@ -224,6 +231,99 @@ TEST_F(EvalQuick, PasskeyKeyKeptIsTheShareOfTheKeyInsideTheWindow) {
     EXPECT_DOUBLE_EQ(s.key_kept, static_cast<double>(inside) / 10.0) << "bin " << s.bin;
   }
   EXPECT_EQ(r.samples[0].key_kept, 0.0);  // the first fifth is long gone
+}
+
+PasskeyTask paper_task(Needle needle) {
+  PasskeyTask t;
+  t.needle = needle;
+  t.words = load_word_list("/usr/share/dict/words");
+  return t;
+}
+
+TEST_F(EvalQuick, PaperPromptStatesTheKeySixTimesInWordsAtTheDepth) {
+  if (!fs::exists("/usr/share/dict/words")) GTEST_SKIP() << "no word list (wamerican)";
+  const Tokenizer& tok = model_->tokenizer();
+  const PasskeyTask task = paper_task(Needle::Passkey);
+  for (int bin = 0; bin < 5; ++bin) {
+    const PasskeyDraw d = draw_passkey(5, 900, bin, 5, 0);
+    const PasskeyPrompt p = build_passkey_prompt(tok, task, 900, d);
+    ASSERT_EQ(p.tokens.size(), 900u);
+    ASSERT_EQ(p.key_copies.size(), 6u);
+    for (const auto& copy : p.key_copies) {
+      std::vector<int32_t> ids;
+      for (int64_t t : copy) ids.push_back(p.tokens[static_cast<size_t>(t)]);
+      EXPECT_EQ(tok.decode(ids), d.key);  // one digit per token: the statement is exactly the key
+    }
+    const std::string text = tok.decode(p.tokens);
+    EXPECT_NE(text.find("=== NOW IMPORTANT INFORMATION STARTS ==="), std::string::npos);
+    EXPECT_EQ(text.substr(text.size() - 15), " pass key is $:");
+    // Depth is a share of the haystack; in a long prompt the fixed parts hardly move it.
+    const PasskeyDraw far = draw_passkey(5, 6000, bin, 5, 0);
+    EXPECT_NEAR(build_passkey_prompt(tok, task, 6000, far).depth, far.depth, 0.04);
+    // A different draw gives different haystack words.
+    const PasskeyPrompt q = build_passkey_prompt(tok, task, 900, draw_passkey(6, 900, bin, 5, 0));
+    EXPECT_NE(std::vector<int32_t>(p.tokens.begin() + 60, p.tokens.begin() + 80),
+              std::vector<int32_t>(q.tokens.begin() + 60, q.tokens.begin() + 80));
+  }
+}
+
+TEST_F(EvalQuick, MultiKeyAndWordNeedlesAskOneKey) {
+  if (!fs::exists("/usr/share/dict/words")) GTEST_SKIP() << "no word list (wamerican)";
+  const Tokenizer& tok = model_->tokenizer();
+  const PasskeyDraw d = draw_passkey(2, 1000, 2, 5, 1);
+  const PasskeyPrompt multi = build_passkey_prompt(tok, paper_task(Needle::MultiKey), 1000, d);
+  ASSERT_EQ(multi.tokens.size(), 1000u);
+  const std::string text = tok.decode(multi.tokens);
+  size_t needles = 0;
+  for (size_t at = text.find("special magic numbers for"); at != std::string::npos;
+       at = text.find("special magic numbers for", at + 1))
+    ++needles;
+  EXPECT_EQ(needles, 4u);
+  EXPECT_EQ(multi.key, d.key);
+  EXPECT_EQ(text.find(d.key), text.rfind(d.key));  // the asked key is stated once
+  ASSERT_EQ(multi.key_copies.size(), 1u);
+
+  const PasskeyPrompt word = build_passkey_prompt(tok, paper_task(Needle::Word), 1000, d);
+  ASSERT_EQ(word.tokens.size(), 1000u);
+  EXPECT_TRUE(std::all_of(word.key.begin(), word.key.end(), [](char c) { return c >= 'a' && c <= 'z'; }));
+  ASSERT_EQ(word.key_copies.size(), 1u);
+  std::vector<int32_t> ids;
+  for (int64_t t : word.key_copies[0]) ids.push_back(word.tokens[static_cast<size_t>(t)]);
+  EXPECT_EQ(tok.decode(ids), " " + word.key);
+}
+
+TEST_F(EvalQuick, ProseHaystackReadsTheText) {
+  PasskeyTask task;
+  task.haystack = Haystack::Prose;
+  task.prose = load_prose(kText);
+  const PasskeyPrompt p = build_passkey_prompt(model_->tokenizer(), task, 800, draw_passkey(1, 800, 0, 5, 0));
+  ASSERT_EQ(p.tokens.size(), 800u);
+  const std::string text = model_->tokenizer().decode(p.tokens);
+  EXPECT_NE(text.find(" the "), std::string::npos);
+}
+
+TEST_F(EvalQuick, OracleKeepsTheKeyTheWindowLoses) {
+  if (!fs::exists("/usr/share/dict/words")) GTEST_SKIP() << "no word list (wamerican)";
+  constexpr int64_t kLength = 700;
+  Session session(*model_, SessionOptions{kThreads, cache("window", 16, 128), 512});
+  PasskeyOptions o;
+  o.lengths = {kLength};
+  o.samples = 1;
+  o.bins = 2;
+  o.max_new_tokens = 1;
+  o.task = paper_task(Needle::Passkey);
+  const PasskeyResult window = run_passkey(session, o);
+  o.oracle = true;
+  const PasskeyResult oracle = run_passkey(session, o);
+  ASSERT_EQ(window.samples.size(), 2u);
+  ASSERT_EQ(oracle.samples.size(), 2u);
+  EXPECT_EQ(window.samples[0].key_intact, 0.0);  // the first half is long gone from the window
+  EXPECT_EQ(window.samples[0].key_kept, 0.0);
+  for (const auto& s : oracle.samples) {
+    EXPECT_EQ(s.key_intact, 1.0);
+    EXPECT_EQ(s.key_kept, 1.0);
+  }
+  EXPECT_EQ(session.options().cache.policy, "window");  // the session's own policy is back
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ struct RefSpanCascade {
   int ns, g, heads;
   std::vector<int> w;
   float beta;
-  bool peak;
+  bool peak, mean = false;
   int64_t t = 0, u = -1;
   bool filling = true, closed = true;
   int open_len = 0, open_digits = 0;
@@ -57,7 +57,7 @@ struct RefSpanCascade {
     const size_t counted = s.sep_end && s.toks.size() > 1 ? s.toks.size() - 1 : s.toks.size();
     float total = 0.0f;
     for (size_t r = 0; r < counted; ++r) total = peak ? std::max(total, s.toks[r].score) : total + s.toks[r].score;
-    return total;
+    return mean ? total / static_cast<float>(counted) : total;
   }
 
   template <class Mass, class Chunk, class Kind>
@@ -128,7 +128,7 @@ struct RefSpanCascade {
       while (freed < len || k == 0) {
         const Span& victim = d[d.size() - 1 - k];
         freed += static_cast<int>(victim.toks.size());
-        theirs = peak ? std::max(theirs, score(victim)) : theirs + score(victim);
+        theirs = peak || mean ? std::max(theirs, score(victim)) : theirs + score(victim);
         ++k;
       }
       if (score(s) >= theirs) {
@@ -189,6 +189,7 @@ struct Setting {
   int g, stride;
   float beta;
   bool peak;
+  bool mean = false;
 };
 
 // Feeds identity keys (key[0] = stream index) with hashed masses to the cache and the reference.
@@ -202,9 +203,11 @@ void run_against_reference(const Setting& st, int steps, uint64_t seed) {
   cfg.level_sizes = st.sizes, cfg.cascades = static_cast<int>(st.sizes.size());
   cfg.size = 0;
   for (int x : st.sizes) cfg.size += x;
-  cfg.beta = st.beta, cfg.unit_score = st.peak ? "peak" : "sum", cfg.token_kinds = test_kinds();
+  cfg.beta = st.beta, cfg.unit_score = st.peak ? "peak" : st.mean ? "mean" : "sum";
+  cfg.token_kinds = test_kinds();
   auto cache = make_layer_cache(cfg, {H, hd}, none);
   RefSpanCascade ref(st.ns, st.sizes, st.g, st.beta, st.peak, H);
+  ref.mean = st.mean;
   const std::vector<int32_t> ids = make_ids(static_cast<int64_t>(steps) * st.stride, static_cast<uint32_t>(seed));
   std::mt19937 rng(static_cast<uint32_t>(seed));
   int64_t t = 0;
@@ -258,6 +261,7 @@ TEST(SpanCascade, MatchesTheReferenceSlotForSlot) {
       {2, {12, 12, 12, 12}, 4, 7, 1.0f, false}, {8, {32, 16, 16, 16, 16}, 8, 17, 0.999f, false},
       {3, {9, 9, 9}, 5, 3, 0.95f, true},        {1, {40, 10, 10, 10, 10, 10}, 4, 40, 0.9f, false},
       {6, {16, 16}, 2, 2, 0.9f, true},          {64, {64, 32, 32, 32}, 16, 64, 0.9999f, false},
+      {2, {20, 10, 10, 10}, 5, 6, 0.9f, false, true},
   };
   uint64_t seed = 21;
   for (const Setting& s : settings) run_against_reference(s, 500, seed++);

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Passkey retrieval (paper protocol unless --extra says otherwise) for a set of cache
+# configurations at the same memory, one JSON per (configuration, length, seed) under
+#   data/passkey/<model>/<protocol tag>/NS<sinks>-S<size>/<config>/L<length>-seed<seed>.json
+# A file that exists is skipped, so an interrupted sweep resumes, and seeds shard a sweep across
+# machines: every configuration sees the same prompts for the same (seed, length), so
+# tools/passkey-compare.py pairs them (McNemar) whatever ran where.
+#
+#   scripts/passkey-sweep.sh [--model smollm2|gemma3] [--sinks 64] [--size 512]
+#       [--lengths 2048,8192] [--samples 10] [--seeds 1] [--configs "window span7-sum ..."]
+#       [--tag paper] [--extra "--needle multikey"] [--threads N]
+# --samples is per depth bin (5 bins). Configurations (S = --size):
+#   full window oracle token4 token8 token7 span4-sum span7-sum span7-mean span7-peak span7-vnorm
+# where token7/span7 have 7 sub-caches of sizes S/4, then six of S/8 (a dense recent level and
+# reach of about 16 S); span units are at most 16 tokens.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+model=smollm2 sinks=64 size=512 lengths=2048,8192 samples=10 seeds=1 tag=paper extra="" threads=""
+configs="full window oracle token4 span7-sum"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --model) model=$2; shift 2 ;;
+    --sinks) sinks=$2; shift 2 ;;
+    --size) size=$2; shift 2 ;;
+    --lengths) lengths=$2; shift 2 ;;
+    --samples) samples=$2; shift 2 ;;
+    --seeds) seeds=$2; shift 2 ;;
+    --configs) configs=$2; shift 2 ;;
+    --tag) tag=$2; shift 2 ;;
+    --extra) extra=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    *) echo "passkey-sweep: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+case "$model" in
+  smollm2) file=models/SmolLM2-135M-Instruct.Q4_1.gguf; context=8192 ;;
+  gemma3) file=models/gemma-3-270m-q4_k_m.gguf; context=32768 ;;
+  *) echo "passkey-sweep: --model is smollm2 or gemma3" >&2; exit 2 ;;
+esac
+[ -f "$file" ] || { echo "passkey-sweep: $file is missing (scripts/fetch-model.sh all)" >&2; exit 1; }
+[ -x build/kvcascade ] || bash scripts/build.sh
+
+long="$((size / 4))$(for _ in 1 2 3 4 5 6; do printf ',%d' $((size / 8)); done)"
+flags_of() {
+  case "$1" in
+    full) echo "--cache full" ;;
+    window) echo "--cache window" ;;
+    oracle) echo "--cache window --oracle" ;;
+    token4) echo "--cache cascade --cascades 4" ;;
+    token8) echo "--cache cascade --cascades 8" ;;
+    token7) echo "--cache cascade --cascade-sizes $long" ;;
+    span4-sum) echo "--cache cascade --cascades 4 --cascade-unit span" ;;
+    span7-sum) echo "--cache cascade --cascade-sizes $long --cascade-unit span" ;;
+    span7-mean) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score mean" ;;
+    span7-peak) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score peak" ;;
+    span7-vnorm) echo "--cache cascade --cascade-sizes $long --cascade-unit span --value-norm" ;;
+    *) echo "passkey-sweep: unknown configuration '$1'" >&2; return 1 ;;
+  esac
+}
+
+out_root="data/passkey/$model/$tag/NS$sinks-S$size"
+IFS=, read -r -a length_list <<< "$lengths"
+IFS=, read -r -a seed_list <<< "$seeds"
+# Longest first within a seed would finish the costly cells late; run cell by cell instead:
+# every configuration at one (seed, length) before the next, so a partial sweep is paired.
+for seed in "${seed_list[@]}"; do
+  for len in "${length_list[@]}"; do
+    for config in $configs; do
+      flags=$(flags_of "$config")
+      if [ "$config" = full ] && [ "$len" -gt "$context" ]; then continue; fi
+      dir="$out_root/$config"
+      out="$dir/L$len-seed$seed.json"
+      [ -s "$out" ] && continue
+      mkdir -p "$dir"
+      echo "passkey-sweep: $model $config L=$len seed=$seed" >&2
+      # shellcheck disable=SC2086
+      if ./build/kvcascade passkey -m "$file" --sinks "$sinks" --cache-size "$size" \
+          --lengths "$len" --samples "$samples" --seed "$seed" ${threads:+-t $threads} \
+          $flags $extra --json > "$out.part"; then
+        mv "$out.part" "$out"
+      else
+        rc=$?
+        rm -f "$out.part"
+        [ "$rc" = 130 ] && exit 130
+        echo "passkey-sweep: $config L=$len seed=$seed failed (exit $rc)" >&2
+      fi
+    done
+  done
+done
