@@ -1,4 +1,4 @@
-// The factory: validates the user's choice and builds the policy.
+// The factory: validates the user's choice (cache_config.cc) and builds the policy.
 #include "cache/kv_cache.h"
 
 #include "base/error.h"
@@ -10,24 +10,11 @@ std::unique_ptr<LayerKvCache> make_layer_cache(const CacheConfig& c, const KvSha
                                                const KeyRotator& rotator) {
   if (shape.n_heads <= 0 || shape.head_dim <= 0)
     fail("kv cache: bad shape ({} heads of {} dims)", shape.n_heads, shape.head_dim);
-  if (c.policy == "full") {
-    if (c.context <= 0) fail("kv cache: context must be positive, got {}", c.context);
-    return make_full_cache(c.context, shape);
-  }
-  if (c.sinks < 0) fail("kv cache: sinks must be >= 0, got {}", c.sinks);
-  if (c.size <= 0) fail("kv cache: size must be positive, got {}", c.size);
+  if (const std::string error = cache_config_error(c); !error.empty()) fail("kv cache: {}", error);
+  if (c.policy == "full") return make_full_cache(c.context, shape);
   if (c.policy == "window") return make_window_cache(c.sinks, c.size, shape, rotator);
-  if (!(c.beta > 0.0f && c.beta <= 1.0f)) fail("kv cache: beta must be in (0, 1], got {}", c.beta);
-  if (c.policy == "cascade") {
-    if (c.cascades <= 0 || c.cascades > 30 || c.size % c.cascades != 0)
-      fail("kv cache: size {} must split into {} equal sub-caches (1..30)", c.size, c.cascades);
-    return make_cascade_cache(c, shape, rotator);
-  }
-  if (c.policy == "h2o") {
-    if (c.size < 2) fail("kv cache: h2o needs size >= 2, got {}", c.size);
-    return make_h2o_cache(c, shape, rotator);
-  }
-  fail("kv cache: unknown policy '{}' (full, window, cascade, h2o)", c.policy);
+  if (c.policy == "cascade") return make_cascade_cache(c, shape, rotator);
+  return make_h2o_cache(c, shape, rotator);
 }
 
 }  // namespace kvc
