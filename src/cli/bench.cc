@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 
 namespace kvc::cli {
 
@@ -59,12 +60,12 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 int run_bench(BenchFlags& f) {
   validate(f.model);
   validate(f.cache);
-  if (f.n_prompt < 0) usage_error("-p/--n-prompt must be >= 0, got {}", f.n_prompt);
-  if (f.n_gen < 0) usage_error("-n/--n-gen must be >= 0, got {}", f.n_gen);
+  validate_token_count("-p/--n-prompt", f.n_prompt, 0);
+  validate_token_count("-n/--n-gen", f.n_gen, 0);
   if (f.reps < 1) usage_error("-r/--repetitions must be at least 1, got {}", f.reps);
   if (f.along.empty() && f.n_prompt == 0 && f.n_gen == 0)
     usage_error("nothing to measure: -p and -n are both 0");
-  if (f.depth < 0) usage_error("-d/--depth must be >= 0, got {}", f.depth);
+  validate_token_count("-d/--depth", f.depth, 0);
   std::vector<int64_t> along;
   if (!f.along.empty()) {
     along = parse_token_counts("--along", f.along);
@@ -193,7 +194,7 @@ int run_bench(BenchFlags& f) {
                      {"samples_ts", r.stats.samples},
                      {"avg_ts", r.stats.mean},
                      {"stddev_ts", r.stats.stddev}});
-    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    print_json(out, 2);
     return 0;
   }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "cli/generation.h"
 
 namespace kvc::cli {
@@ -91,7 +92,7 @@ int run_generate(GenerateFlags& f) {
         {"peak_rss_bytes", peak_rss_bytes()},
         {"reports", reports},
     };
-    std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    print_json(out, -1);
     return 0;
   }
   std::printf("\n");

@@ -3,11 +3,11 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "eval/passkey.h"
 #include "eval/interrupt.h"
 #include "eval/progress_bar.h"
@@ -36,18 +36,27 @@ std::string bin_label(int b, int bins) {
 
 void write_csv(const std::string& path, const PasskeyResult& r, const std::vector<int64_t>& lengths,
                int bins) {
-  std::ofstream out(path);
-  if (!out) fail("cannot write '{}'", path);
-  out << "length,bin,depth_lo,depth_hi,samples,accuracy\n";
+  std::string out = "length,bin,depth_lo,depth_hi,samples,accuracy\n";
   for (int64_t len : lengths)
     for (int b = 0; b < bins; ++b) {
       int n = 0;
       for (const auto& s : r.samples) n += s.length == len && s.bin == b;
       if (n == 0) continue;
-      out << fmt::format("{},{},{:.2f},{:.2f},{},{:.4f}\n", len, b, double(b) / bins,
+      out += fmt::format("{},{},{:.2f},{:.2f},{},{:.4f}\n", len, b, double(b) / bins,
                          double(b + 1) / bins, n, r.accuracy(len, b));
     }
-  if (!out) fail("error writing '{}'", path);
+  write_output_file("--csv", path, out);
+}
+
+// A length must hold the prompt's fixed parts: a flag error, found before any sample runs.
+// The shortest decides (the fixed parts do not grow with the length).
+void check_lengths_fit(const Tokenizer& tokenizer, int64_t shortest, const PasskeyOptions& po) {
+  const PasskeyDraw draw = draw_passkey(po.seed, shortest, 0, po.bins, 0);
+  try {
+    build_passkey_prompt(tokenizer, shortest, draw.depth, draw.key, po.format);
+  } catch (const Error& e) {
+    usage_error("--lengths: {}", e.what());
+  }
 }
 
 int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
@@ -58,6 +67,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   if (f.max_new < 1) usage_error("--max-new must be at least 1, got {}", f.max_new);
   const std::vector<int64_t> lengths = parse_token_counts("--lengths", f.lengths);
   const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
+  if (!f.csv.empty()) check_output_file("--csv", f.csv);
 
   const auto model = load_model(f.model.model);
   SessionOptions options = session_options(f.model, f.cache);
@@ -77,6 +87,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   po.seed = static_cast<uint64_t>(f.seed);
   po.max_new_tokens = f.max_new;
   po.format = f.format == "plain" ? PasskeyFormat::Plain : PasskeyFormat::Chat;
+  check_lengths_fit(model->tokenizer(), *std::min_element(lengths.begin(), lengths.end()), po);
   std::fprintf(stderr,
                "passkey: %s | lengths %s | %d samples x %d depth bins | %s prompt | %s, %s KV | "
                "stride %d | seed %lld\n",
@@ -93,7 +104,11 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   bar.finish();
   if (r.cancelled)
     std::fprintf(stderr, "interrupted: partial results over %zu samples\n", r.samples.size());
-  if (!f.csv.empty()) write_csv(f.csv, r, lengths, po.bins);
+  // The CSV is written after the results are printed: a failing file loses nothing but itself.
+  const auto finish = [&] {
+    if (!f.csv.empty()) write_csv(f.csv, r, lengths, po.bins);
+    return r.cancelled ? 130 : 0;
+  };
 
   if (f.json) {
     nlohmann::json samples = nlohmann::json::array();
@@ -128,8 +143,8 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
         {"table", table},
         {"samples", samples},
     };
-    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-    return r.cancelled ? 130 : 0;
+    print_json(out, 2);
+    return finish();
   }
 
   std::printf("%-8s", "length");
@@ -154,7 +169,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   for (const auto& s : r.samples) secs += s.seconds;
   std::fprintf(stderr, "%zu samples in %s%s\n", r.samples.size(), format_duration(secs).c_str(),
                r.cancelled ? ", interrupted" : "");
-  return r.cancelled ? 130 : 0;
+  return finish();
 }
 
 }  // namespace
@@ -183,7 +198,10 @@ Command add_passkey(CLI::App& root) {
             if (f.quick) {
               if (app->count("--lengths") == 0) f.lengths = "1024";
               if (app->count("--samples") == 0) f.samples = 2;
-              if (app->count("--cache-size") == 0) f.cache.cache_size = 256;
+              if (app->count("--cache-size") == 0) {
+                f.cache.cache_size = 256;
+                f.cache.cache_size_name = "--quick's cache size";
+              }
             }
             return run_passkey_cmd(f, app->count("--ctx-size") > 0);
           }};

@@ -38,19 +38,33 @@ struct Result {
   std::string err;
 };
 
-// Runs `kvcascade ARGS` through the shell (ARGS may redirect stdin), capturing both streams.
-Result run(const std::string& args, const std::string& cwd = "") {
+fs::path scratch_dir() {
   const fs::path dir = fs::temp_directory_path() / ("kvc_cli_test_" + std::to_string(getpid()));
   fs::create_directories(dir);
-  const fs::path out = dir / "out", err = dir / "err";
+  return dir;
+}
+
+// Runs `kvcascade ARGS` through the shell (ARGS may redirect stdin), capturing both streams;
+// stdout goes to `stdout_path` instead when one is given (and is then not captured).
+Result run(const std::string& args, const std::string& cwd = "", const std::string& stdout_path = "") {
+  const fs::path dir = scratch_dir();
+  const fs::path out = stdout_path.empty() ? dir / "out" : fs::path(stdout_path), err = dir / "err";
   std::string cmd = fmt::format("'{}' {} >'{}' 2>'{}'", binary(), args, out.string(), err.string());
   if (!cwd.empty()) cmd = fmt::format("cd '{}' && {}", cwd, cmd);
   const int status = std::system(cmd.c_str());
   Result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
+  if (stdout_path.empty()) r.out = slurp(out);
   r.err = slurp(err);
   return r;
+}
+
+// A small text file to score, in the scratch directory.
+std::string small_text() {
+  const fs::path p = scratch_dir() / "text.txt";
+  std::ofstream(p) << "In the beginning God created the heaven and the earth. And the earth was "
+                      "without form, and void; and darkness was upon the face of the deep.\n";
+  return p.string();
 }
 
 int count_lines(const std::string& s) {
@@ -129,6 +143,118 @@ TEST_F(Cli, OutOfRangeValuesExit2) {
   EXPECT_EQ(run("bench -m /x.gguf --along 64,80 -n 16").code, 2) << "-n + 1 tokens come between";
   EXPECT_EQ(run("bench -m /x.gguf --along 64,1x").code, 2);
   EXPECT_EQ(run("bench -m /x.gguf --along 64 -d 8").code, 2);
+}
+
+// One check of the cache flags for every subcommand (the factory's own): a cache that cannot
+// be built is a flag error before the model loads, not exit 1 after it.
+TEST_F(Cli, ImpossibleCachesAreFlagErrors) {
+  for (const char* cmd : {"generate -p hi", "info", "bench", "chat", "perplexity -f /x.txt",
+                          "passkey"}) {
+    SCOPED_TRACE(cmd);
+    const std::string base = std::string(cmd) + " -m /nonexistent.gguf ";
+    const Result many = run(base + "--cascades 64");
+    EXPECT_EQ(many.code, 2);
+    EXPECT_NE(many.err.find("--cascades must be in 1..30, got 64"), std::string::npos) << many.err;
+    const Result h2o = run(base + "--cache h2o --cache-size 1");
+    EXPECT_EQ(h2o.code, 2);
+    EXPECT_NE(h2o.err.find("--cache-size must be at least 2 for h2o"), std::string::npos) << h2o.err;
+  }
+}
+
+// Slot counts that overflowed an int (UBSan: signed overflow in kv_cache_bytes and the cascade
+// constructor) are out of range, named by their flag.
+TEST_F(Cli, HugeCacheFlagsExit2NamingTheFlag) {
+  const Result info = run("info -m /nonexistent.gguf --sinks 2147483647");
+  EXPECT_EQ(info.code, 2);
+  EXPECT_NE(info.err.find("--sinks"), std::string::npos) << info.err;
+  const Result gen = run("generate -m /nonexistent.gguf --sinks 2147483647 -p hi");
+  EXPECT_EQ(gen.code, 2);
+  EXPECT_NE(gen.err.find("--sinks"), std::string::npos) << gen.err;
+  const Result size = run("generate -m /nonexistent.gguf --cache window --cache-size 2147483647 -p hi");
+  EXPECT_EQ(size.code, 2);
+  EXPECT_NE(size.err.find("--cache-size"), std::string::npos) << size.err;
+  EXPECT_EQ(run("generate -m /nonexistent.gguf --cache full -c 9223372036854775807 -p hi").code, 2);
+}
+
+// Token counts that overflowed int64 when multiplied by k, or an int when cast.
+TEST_F(Cli, HugeTokenCountsExit2NamingTheFlag) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"bench --along 9223372036854775807k", "--along"},
+      {"passkey --lengths 9223372036854775807k", "--lengths"},
+      {"passkey --lengths 9223372036854775808", "--lengths"},
+      {"bench -d 4294967300", "--depth"},
+      {"bench -n 2147483647", "--n-gen"}};
+  for (const auto& [args, flag] : cases) {
+    const Result r = run(std::string(args) + " -m /nonexistent.gguf");
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_NE(r.err.find(flag), std::string::npos) << args << ": " << r.err;
+  }
+}
+
+// --quick sets the cache size; a message about it must not blame a --cache-size never typed.
+TEST_F(Cli, QuickPresetIsNamedInCacheErrors) {
+  const Result r = run("perplexity -m /nonexistent.gguf -f /x.txt --quick --cascades 3");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--quick's cache size (512) must be a multiple of --cascades (3)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("--cache-size"), std::string::npos) << r.err;
+  const Result typed = run("perplexity -m /nonexistent.gguf -f /x.txt --quick --cache-size 100 --cascades 3");
+  EXPECT_NE(typed.err.find("--cache-size (100)"), std::string::npos) << typed.err;
+}
+
+// Integers are decimal and in range: no octal, hex, empty or clamped values.
+TEST_F(Cli, IntegerFlagsAreStrictDecimals) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"-n 0x10", "--n-predict"}, {"-n ''", "--n-predict"}, {"-n ' 5'", "--n-predict"},
+      {"-n +5", "--n-predict"}, {"-n 5k", "--n-predict"}, {"-t 0x2", "--threads"},
+      {"--seed 18446744073709551615", "--seed"}, {"--seed -9223372036854775809", "--seed"},
+      {"--sinks 2147483648", "--sinks"}, {"--top-k 1e3", "--top-k"}, {"--stride 0b11", "--stride"}};
+  for (const auto& [flag, name] : cases) {
+    const Result r = run(std::string("generate -m /nonexistent.gguf -p hi ") + flag);
+    EXPECT_EQ(r.code, 2) << flag << ": " << r.err;
+    EXPECT_NE(r.err.find(name), std::string::npos) << flag << ": " << r.err;
+  }
+  EXPECT_EQ(run("info -m /nonexistent.gguf --max-array -1").code, 2);
+  EXPECT_EQ(run("bench -m /nonexistent.gguf -d 0x10").code, 2);
+  EXPECT_EQ(run("perplexity -m /nonexistent.gguf -f /x.txt --max-tokens 010k").code, 2);
+  EXPECT_EQ(run("passkey -m /nonexistent.gguf --samples 0x1").code, 2);
+  // A well-formed value passes the parser: the run gets as far as the missing model.
+  EXPECT_EQ(run("generate -m /nonexistent.gguf -p hi -n 010 --seed 18446744073709551 -t 2").code, 1);
+}
+
+TEST_F(Cli, PerplexityMaxTokensOneIsAFlagError) {
+  const Result r = run("perplexity -m /nonexistent.gguf -f /x.txt --max-tokens 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--max-tokens"), std::string::npos) << r.err;
+}
+
+// A directory opens as an empty stream: it must not become an empty prompt.
+TEST_F(Cli, DirectoryAsTextFileIsRejected) {
+  const std::string dir = scratch_dir().string();
+  const Result gen = run("generate -m /nonexistent.gguf -f '" + dir + "'");
+  EXPECT_EQ(gen.code, 1);
+  EXPECT_NE(gen.err.find("is a directory"), std::string::npos) << gen.err;
+  const Result ppl = run("perplexity -m /nonexistent.gguf -f '" + dir + "'");
+  EXPECT_EQ(ppl.code, 1);
+  EXPECT_NE(ppl.err.find("is a directory"), std::string::npos) << ppl.err;
+}
+
+// An output file that cannot be written is found before the run (here before the model loads).
+TEST_F(Cli, UnwritableOutputFileFailsBeforeTheRun) {
+  const Result csv = run("passkey -m /nonexistent.gguf --csv /nonexistent/dir/x.csv");
+  EXPECT_EQ(csv.code, 1);
+  EXPECT_NE(csv.err.find("--csv"), std::string::npos) << csv.err;
+  const Result slots = run("perplexity -m /nonexistent.gguf -f /x.txt --slots-out /nonexistent/dir/x");
+  EXPECT_EQ(slots.code, 1);
+  EXPECT_NE(slots.err.find("--slots-out"), std::string::npos) << slots.err;
+  const Result dir = run("passkey -m /nonexistent.gguf --csv '" + scratch_dir().string() + "'");
+  EXPECT_EQ(dir.code, 1);
+  EXPECT_NE(dir.err.find("is a directory"), std::string::npos) << dir.err;
+  // The check leaves nothing behind.
+  const fs::path fresh = scratch_dir() / "fresh.csv";
+  EXPECT_EQ(run("passkey -m /nonexistent.gguf --csv '" + fresh.string() + "'").code, 1);
+  EXPECT_FALSE(fs::exists(fresh));
 }
 
 TEST_F(CliWithModel, InfoJsonDescribesTheModel) {
@@ -244,6 +370,56 @@ TEST_F(CliWithModel, BenchAlongMeasuresOneGrowingStream) {
     EXPECT_GT(t["avg_ts"].get<double>(), 0.0);
     EXPECT_GT(t["peak_rss_bytes"].get<size_t>(), 0u);
   }
+}
+
+// Output that cannot be written is an error (exit 1), found after the buffers are flushed.
+TEST_F(CliWithModel, FullStdoutExits1) {
+  const Result info = run("info -m '" + kSmolLM + "'", "", "/dev/full");
+  EXPECT_EQ(info.code, 1);
+  EXPECT_NE(info.err.find("standard output"), std::string::npos) << info.err;
+  const Result gen = run("generate -m '" + kSmolLM + "' -p hi -n 4 --temp 0 -t 2", "", "/dev/full");
+  EXPECT_EQ(gen.code, 1);
+  const Result json = run("generate -m '" + kSmolLM + "' -p hi -n 4 --temp 0 -t 2 --json", "", "/dev/full");
+  EXPECT_EQ(json.code, 1);
+}
+
+// A result file that fails at the end (here at close: /dev/full takes the open) costs exit 1,
+// but the results are on stdout all the same.
+TEST_F(CliWithModel, FailingResultFileKeepsTheResults) {
+  const Result csv = run("passkey -m '" + kSmolLM + "' --lengths 128 --samples 1 -t 2 --csv /dev/full");
+  EXPECT_EQ(csv.code, 1);
+  EXPECT_NE(csv.err.find("--csv"), std::string::npos) << csv.err;
+  EXPECT_NE(csv.out.find("length"), std::string::npos) << csv.out;
+  EXPECT_NE(csv.out.find("128"), std::string::npos) << csv.out;
+  const Result slots = run("perplexity -m '" + kSmolLM + "' -f '" + small_text() +
+                           "' -t 2 --json --slots-out /dev/full");
+  EXPECT_EQ(slots.code, 1);
+  EXPECT_NE(slots.err.find("--slots-out"), std::string::npos) << slots.err;
+  EXPECT_GT(nlohmann::json::parse(slots.out)["scored"].get<int>(), 10) << slots.out;
+}
+
+// The passkey prompt's fixed parts take more than 64 tokens: a flag error, before any sample.
+TEST_F(CliWithModel, PasskeyLengthTooShortIsAFlagError) {
+  const Result r = run("passkey -m '" + kSmolLM + "' --lengths 64,2048 -t 2");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--lengths"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+// A path (or model name) that is not UTF-8 gets U+FFFD in every --json report, perplexity's too.
+TEST_F(CliWithModel, JsonReportsSurviveANonUtf8Path) {
+  const fs::path link = scratch_dir() / "model-\xff.gguf";
+  fs::remove(link);
+  fs::create_symlink(kSmolLM, link);
+  const Result ppl = run("perplexity -m '" + link.string() + "' -f '" + small_text() + "' -t 2 --json");
+  ASSERT_EQ(ppl.code, 0) << ppl.err;
+  EXPECT_NE(nlohmann::json::parse(ppl.out)["model_file"].get<std::string>().find("\uFFFD"),
+            std::string::npos);
+  const Result info = run("info -m '" + link.string() + "' --json");
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_NE(nlohmann::json::parse(info.out)["file"]["path"].get<std::string>().find("\uFFFD"),
+            std::string::npos);
+  fs::remove(link);
 }
 
 }  // namespace
