@@ -9,8 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/cancelled.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "eval/interrupt.h"
 
 namespace kvc::cli {
 
@@ -100,8 +102,10 @@ int run_bench(BenchFlags& f) {
   greedy.temperature = 0.0f;
   Sampler sampler(greedy, session.vocab_size());
 
-  // Warm-up: first touches of the weights and the caches stay out of the figures.
-  session.feed(random_tokens(std::min(16, std::max(f.n_prompt, 1))));
+  // Ctrl-C or SIGTERM: the session throws Cancelled within a moment, and the tests finished so
+  // far are reported.
+  ScopedInterrupt interrupt;
+  session.set_cancel(interrupt.flag());
 
   // A fresh stream, `depth` tokens deep (untimed), before every repetition.
   const auto start_stream = [&] {
@@ -136,38 +140,46 @@ int run_bench(BenchFlags& f) {
     return n / seconds_since(t0);
   };
 
-  if (!along.empty()) {
-    // One stream: the stretch up to each depth is prefilled (timed), then -n tokens generated
-    // (timed) there; the generated tokens stay in the stream.
-    session.reset();
-    int64_t at = 0;
-    for (int64_t d : along) {
-      const int n = static_cast<int>(d - at);
-      add(fmt::format("pp{}{}", n, depth_tag(at)), n, 0, at, {feed_timed(n)});
-      at = d;
+  try {
+    // Warm-up: first touches of the weights and the caches stay out of the figures.
+    session.feed(random_tokens(std::min(16, std::max(f.n_prompt, 1))));
+    if (!along.empty()) {
+      // One stream: the stretch up to each depth is prefilled (timed), then -n tokens generated
+      // (timed) there; the generated tokens stay in the stream.
+      session.reset();
+      int64_t at = 0;
+      for (int64_t d : along) {
+        const int n = static_cast<int>(d - at);
+        add(fmt::format("pp{}{}", n, depth_tag(at)), n, 0, at, {feed_timed(n)});
+        at = d;
+        if (f.n_gen > 0) {
+          add(fmt::format("tg{}{}", f.n_gen, depth_tag(at)), 0, f.n_gen, at,
+              {generate_timed(f.n_gen)});
+          at += f.n_gen + 1;
+        }
+      }
+    } else {
+      if (f.n_prompt > 0) {
+        std::vector<double> samples;
+        for (int r = 0; r < f.reps; ++r) {
+          start_stream();
+          samples.push_back(feed_timed(f.n_prompt));
+        }
+        add(fmt::format("pp{}{}", f.n_prompt, depth_tag(f.depth)), f.n_prompt, 0, f.depth, samples);
+      }
       if (f.n_gen > 0) {
-        add(fmt::format("tg{}{}", f.n_gen, depth_tag(at)), 0, f.n_gen, at, {generate_timed(f.n_gen)});
-        at += f.n_gen + 1;
+        std::vector<double> samples;
+        for (int r = 0; r < f.reps; ++r) {
+          start_stream();
+          samples.push_back(generate_timed(f.n_gen));
+        }
+        add(fmt::format("tg{}{}", f.n_gen, depth_tag(f.depth)), 0, f.n_gen, f.depth, samples);
       }
     }
-  } else {
-    if (f.n_prompt > 0) {
-      std::vector<double> samples;
-      for (int r = 0; r < f.reps; ++r) {
-        start_stream();
-        samples.push_back(feed_timed(f.n_prompt));
-      }
-      add(fmt::format("pp{}{}", f.n_prompt, depth_tag(f.depth)), f.n_prompt, 0, f.depth, samples);
-    }
-    if (f.n_gen > 0) {
-      std::vector<double> samples;
-      for (int r = 0; r < f.reps; ++r) {
-        start_stream();
-        samples.push_back(generate_timed(f.n_gen));
-      }
-      add(fmt::format("tg{}{}", f.n_gen, depth_tag(f.depth)), 0, f.n_gen, f.depth, samples);
-    }
+  } catch (const Cancelled&) {
+    std::fprintf(stderr, "interrupted: %zu tests finished\n", results.size());
   }
+  const int code = interrupt.interrupted() ? 130 : 0;
 
   int64_t n_params = 0;
   for (const GgufTensor& t : model->file().tensors()) n_params += t.n_elements;
@@ -195,7 +207,7 @@ int run_bench(BenchFlags& f) {
                      {"avg_ts", r.stats.mean},
                      {"stddev_ts", r.stats.stddev}});
     print_json(out, 2);
-    return 0;
+    return code;
   }
 
   const int w = static_cast<int>(std::max<size_t>(5, name.size()));
@@ -211,7 +223,7 @@ int run_bench(BenchFlags& f) {
                 format_bytes(model->weight_bytes()).c_str(), n_params / 1e6, f.model.threads,
                 cache.policy.c_str(), r.test.c_str(), ts.c_str());
   }
-  return 0;
+  return code;
 }
 
 }  // namespace

@@ -81,6 +81,7 @@ int run_perplexity(PerplexityFlags& f, bool ctx_given) {
   PerplexityOptions po;
   po.bucket = f.bucket;
   po.cancel = interrupt.flag();
+  session.set_cancel(interrupt.flag());  // a long stride stops inside, too
   po.progress = [&](int64_t done, int64_t total) { bar.update(done, total); };
   const PerplexityResult r = streaming_perplexity(session, tokens, po);
   bar.finish();

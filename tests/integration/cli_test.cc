@@ -1,14 +1,21 @@
 // The kvcascade binary as a user meets it: exit codes, error lines, JSON output. The binary is
 // found next to this test executable (both live in the build directory), or at $KVC_BIN.
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -65,6 +72,79 @@ std::string small_text() {
   std::ofstream(p) << "In the beginning God created the heaven and the earth. And the earth was "
                       "without form, and void; and darkness was upon the face of the deep.\n";
   return p.string();
+}
+
+// A kvcascade process the test talks to while it runs: stdin a pipe, stdout and stderr files,
+// signals sent to it directly (not to a shell).
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& args) {
+    const fs::path dir = scratch_dir();
+    out_ = dir / "child_out", err_ = dir / "child_err";
+    int fds[2];
+    if (pipe(fds) != 0) throw std::runtime_error("pipe");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[0], 0);
+    posix_spawn_file_actions_addclose(&actions, fds[1]);
+    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> argv = {binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> ptrs;
+    for (std::string& a : argv) ptrs.push_back(a.data());
+    ptrs.push_back(nullptr);
+    if (posix_spawn(&pid_, ptrs[0], &actions, nullptr, ptrs.data(), environ) != 0)
+      throw std::runtime_error("posix_spawn");
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[0]);
+    stdin_ = fds[1];
+  }
+  ~Child() {
+    close_stdin();
+    if (pid_ > 0 && !done_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  void write_stdin(const std::string& text) {
+    if (::write(stdin_, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+      ADD_FAILURE() << "write to the child's stdin";
+  }
+  void close_stdin() {
+    if (stdin_ >= 0) close(stdin_);
+    stdin_ = -1;
+  }
+  void signal(int sig) { kill(pid_, sig); }
+  std::string out() const { return slurp(out_); }
+  std::string err() const { return slurp(err_); }
+  // Polls until `ready` holds (true) or `seconds` pass (false).
+  bool wait_until(const std::function<bool()>& ready, double seconds) const {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < end) {
+      if (ready()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return ready();
+  }
+  // The exit code, -signal when a signal ended it, or -1000 if it runs past `seconds` (then killed).
+  int wait(double seconds) {
+    int status = 0;
+    const bool exited = wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, seconds);
+    if (!exited) return -1000;
+    done_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  bool done_ = false;
+  fs::path out_, err_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 int count_lines(const std::string& s) {
@@ -420,6 +500,52 @@ TEST_F(CliWithModel, JsonReportsSurviveANonUtf8Path) {
   EXPECT_NE(nlohmann::json::parse(info.out)["file"]["path"].get<std::string>().find("\uFFFD"),
             std::string::npos);
   fs::remove(link);
+}
+
+// Ctrl-C in generate --json: the JSON object of what was generated, exit 130.
+TEST_F(CliWithModel, InterruptedGenerateJsonPrintsWhatItHas) {
+  Child c({"generate", "-m", kSmolLM, "-p", "Once upon a time", "--temp", "0", "-n", "-1",
+           "--ignore-eos", "--report-every", "8", "--json", "-t", "2"});
+  ASSERT_TRUE(c.wait_until([&] { return c.err().find("[stream]") != std::string::npos; }, 60))
+      << c.err();
+  c.signal(SIGINT);
+  ASSERT_EQ(c.wait(20), 130) << c.err();
+  const auto j = nlohmann::json::parse(c.out());
+  EXPECT_EQ(j["stop"], "interrupted");
+  EXPECT_GE(j["n_generated"].get<int>(), 8);
+  EXPECT_EQ(j["tokens"].size(), j["n_generated"].get<size_t>());
+}
+
+// SIGTERM (systemd, timeout) acts as Ctrl-C: the text so far and the stats line.
+TEST_F(CliWithModel, TerminatedGenerateKeepsItsStatsLine) {
+  Child c({"generate", "-m", kSmolLM, "-p", "Once upon a time", "--temp", "0", "-n", "-1",
+           "--ignore-eos", "-t", "2"});
+  ASSERT_TRUE(c.wait_until([&] { return c.out().size() > 20; }, 60)) << c.err();
+  c.signal(SIGTERM);
+  ASSERT_EQ(c.wait(20), 130) << c.err();
+  EXPECT_NE(c.err().find("stop: interrupted"), std::string::npos) << c.err();
+}
+
+// Cancellation is polled inside a stride, not only between strides: one long stride stops
+// within a moment, with the (empty) partial result.
+TEST_F(CliWithModel, InterruptedPerplexityStopsInsideALongStride) {
+  const fs::path text = scratch_dir() / "long.txt";
+  {
+    std::ofstream out(text);
+    for (int i = 0; i < 400; ++i) out << "The quick brown fox jumps over the lazy dog. ";
+  }
+  Child c({"perplexity", "-m", kSmolLM, "-f", text.string(), "--stride", "4096", "--max-tokens",
+           "4096", "--cache", "full", "--json", "-t", "2"});
+  ASSERT_TRUE(c.wait_until([&] { return c.err().find("perplexity:") != std::string::npos; }, 60))
+      << c.err();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // well inside the stride
+  const auto t0 = std::chrono::steady_clock::now();
+  c.signal(SIGINT);
+  ASSERT_EQ(c.wait(120), 130) << c.err();
+  EXPECT_LT(seconds_since(t0), 3.0) << "the stride ran on after Ctrl-C";
+  const auto j = nlohmann::json::parse(c.out());
+  EXPECT_TRUE(j["cancelled"].get<bool>());
+  EXPECT_EQ(j["tokens_fed"], 0);
 }
 
 }  // namespace
