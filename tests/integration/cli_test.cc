@@ -548,4 +548,33 @@ TEST_F(CliWithModel, InterruptedPerplexityStopsInsideALongStride) {
   EXPECT_EQ(j["tokens_fed"], 0);
 }
 
+// Ctrl-C in chat ends the reply; the chat goes on to the next line.
+TEST_F(CliWithModel, InterruptInChatEndsTheReplyOnly) {
+  Child c({"chat", "-m", kSmolLM, "--temp", "0", "-n", "4000", "-t", "2"});
+  c.write_stdin("Count from 1 to 1000, one number per line.\n");
+  ASSERT_TRUE(c.wait_until([&] { return c.out().size() > 40; }, 60)) << c.err();
+  c.signal(SIGINT);
+  // The reply ends with its newline; then the next turn is answered.
+  ASSERT_TRUE(c.wait_until([&] { return c.out().back() == '\n'; }, 20)) << c.out();
+  const size_t first_reply = c.out().size();
+  c.write_stdin("Say hello.\n");
+  c.close_stdin();
+  ASSERT_EQ(c.wait(60), 0) << c.err();
+  EXPECT_GT(c.out().size(), first_reply + 1) << c.out();
+}
+
+// --cache full: a conversation that outgrows -c ends with chat's notice, exit 0.
+TEST_F(CliWithModel, ChatWithAFullContextEndsWithANotice) {
+  const fs::path turns = scratch_dir() / "turns.txt";
+  // The third turn alone does not fit in what is left.
+  std::ofstream(turns) << "Hello!\nWhat is 2+2?\nPlease tell me, in as many words as you like, "
+                          "everything you know about the long history of the city of Paris, its "
+                          "bridges and its river.\n";
+  const Result r = run("chat -m '" + kSmolLM + "' --cache full -c 80 --temp 0 -n 4 -t 2 < '" +
+                       turns.string() + "'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("the context is full"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("error"), std::string::npos) << r.err;
+}
+
 }  // namespace
