@@ -526,6 +526,19 @@ TEST_F(CliWithModel, TerminatedGenerateKeepsItsStatsLine) {
   EXPECT_NE(c.err().find("stop: interrupted"), std::string::npos) << c.err();
 }
 
+// bench reports the tests it finished when interrupted (a long stretch is still prefilling).
+TEST_F(CliWithModel, InterruptedBenchReportsWhatItFinished) {
+  Child c({"bench", "-m", kSmolLM, "--along", "32,1000000", "-n", "4", "--cache", "window",
+           "--sinks", "4", "--cache-size", "64", "--json", "-t", "2"});
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  c.signal(SIGINT);
+  ASSERT_EQ(c.wait(20), 130) << c.err();
+  const auto j = nlohmann::json::parse(c.out());
+  ASSERT_TRUE(j.is_array());
+  EXPECT_LE(j.size(), 2u);  // pp32 and tg4 @ d32 at most: the million-token stretch never ends
+  EXPECT_NE(c.err().find("interrupted"), std::string::npos) << c.err();
+}
+
 // Cancellation is polled inside a stride, not only between strides: one long stride stops
 // within a moment, with the (empty) partial result.
 TEST_F(CliWithModel, InterruptedPerplexityStopsInsideALongStride) {
