@@ -69,6 +69,8 @@ def main():
     ap.add_argument("root")
     ap.add_argument("--baseline", default="window")
     ap.add_argument("--order", default="", help="configurations in this order, comma-separated")
+    ap.add_argument("--by-bin", action="store_true",
+                    help="also a table of exact match and key intact share per depth bin")
     args = ap.parse_args()
     data = load(args.root)
     if not data:
@@ -104,6 +106,24 @@ def main():
             print(f"| {config} | {length} | {n} | {exact / n:.2f} [{lo:.2f}, {hi:.2f}] | "
                   f"{sum(digits) / n:.2f} [{dlo:.2f}, {dhi:.2f}] | {kept:.2f} | {intact:.2f} | {ret}/{n} | {form}/{n} | "
                   f"{read}/{ret} | {cmp_} | {p} |")
+    if not args.by_bin:
+        return
+    bins = sorted({k[2] for cfg in data.values() for k in cfg})
+    print()
+    print("| config | length | " + " | ".join(f"bin {b}: exact / intact" for b in bins) + " |")
+    print("|---|---:|" + "---:|" * len(bins))
+    for length in lengths:
+        for config in order:
+            cells = []
+            for b in bins:
+                xs = [s for k, s in data[config].items() if k[1] == length and k[2] == b]
+                if not xs:
+                    cells.append("-")
+                    continue
+                cells.append(f"{sum(x['exact'] for x in xs) / len(xs):.2f} / "
+                             f"{sum(x['key_intact'] for x in xs) / len(xs):.2f}")
+            if any(c != "-" for c in cells):
+                print(f"| {config} | {length} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

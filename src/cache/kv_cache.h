@@ -111,6 +111,23 @@ struct CacheConfig {
 // True when `config` asks for the span cascade (span units, or sub-caches of unequal sizes).
 bool uses_span_cascade(const CacheConfig& config);
 
+// The most slots a cache config may ask for per layer (sinks + size, or the full context):
+// 16M, far beyond any run, and small enough that no slot count or index arithmetic overflows.
+inline constexpr int64_t kMaxCacheSlots = int64_t{1} << 24;
+// The cascade's sub-cache i accepts one arrival in 2^i: 30 keeps 2^i in an int.
+inline constexpr int kMaxCascades = 30;
+
+// What messages call each field of a CacheConfig: the CLI names its flags, a server its fields.
+struct CacheFieldNames {
+  std::string policy = "policy", sinks = "sinks", size = "size", cascades = "cascades",
+              beta = "beta", context = "context", unit = "unit", unit_max = "unit_max",
+              unit_score = "unit_score", level_sizes = "level_sizes";
+};
+
+// The one check of a cache config, for every front end and the factory: empty when the policy
+// can be built from `config`, else what is wrong, naming the fields as `names` does.
+std::string cache_config_error(const CacheConfig& config, const CacheFieldNames& names = {});
+
 // Shape of one layer's cache.
 struct KvShape {
   int n_heads = 0;   // KV heads
@@ -126,7 +143,8 @@ class KeyRotator {
   virtual void rotate(float* key, int64_t delta) const = 0;
 };
 
-// Makes the layer cache that `config` asks for; throws kvc::Error on a bad config.
+// Makes the layer cache that `config` asks for; throws kvc::Error on a bad config
+// (cache_config_error).
 std::unique_ptr<LayerKvCache> make_layer_cache(const CacheConfig& config, const KvShape& shape,
                                                const KeyRotator& rotator);
 

@@ -9,7 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/cancelled.h"
 #include "cli/commands.h"
+#include "cli/output.h"
+#include "eval/interrupt.h"
 
 namespace kvc::cli {
 
@@ -59,12 +62,12 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 int run_bench(BenchFlags& f) {
   validate(f.model);
   validate(f.cache);
-  if (f.n_prompt < 0) usage_error("-p/--n-prompt must be >= 0, got {}", f.n_prompt);
-  if (f.n_gen < 0) usage_error("-n/--n-gen must be >= 0, got {}", f.n_gen);
+  validate_token_count("-p/--n-prompt", f.n_prompt, 0);
+  validate_token_count("-n/--n-gen", f.n_gen, 0);
   if (f.reps < 1) usage_error("-r/--repetitions must be at least 1, got {}", f.reps);
   if (f.along.empty() && f.n_prompt == 0 && f.n_gen == 0)
     usage_error("nothing to measure: -p and -n are both 0");
-  if (f.depth < 0) usage_error("-d/--depth must be >= 0, got {}", f.depth);
+  validate_token_count("-d/--depth", f.depth, 0);
   std::vector<int64_t> along;
   if (!f.along.empty()) {
     along = parse_token_counts("--along", f.along);
@@ -99,8 +102,10 @@ int run_bench(BenchFlags& f) {
   greedy.temperature = 0.0f;
   Sampler sampler(greedy, session.vocab_size());
 
-  // Warm-up: first touches of the weights and the caches stay out of the figures.
-  session.feed(random_tokens(std::min(16, std::max(f.n_prompt, 1))));
+  // Ctrl-C or SIGTERM: the session throws Cancelled within a moment, and the tests finished so
+  // far are reported.
+  ScopedInterrupt interrupt;
+  session.set_cancel(interrupt.flag());
 
   // A fresh stream, `depth` tokens deep (untimed), before every repetition.
   const auto start_stream = [&] {
@@ -135,38 +140,46 @@ int run_bench(BenchFlags& f) {
     return n / seconds_since(t0);
   };
 
-  if (!along.empty()) {
-    // One stream: the stretch up to each depth is prefilled (timed), then -n tokens generated
-    // (timed) there; the generated tokens stay in the stream.
-    session.reset();
-    int64_t at = 0;
-    for (int64_t d : along) {
-      const int n = static_cast<int>(d - at);
-      add(fmt::format("pp{}{}", n, depth_tag(at)), n, 0, at, {feed_timed(n)});
-      at = d;
+  try {
+    // Warm-up: first touches of the weights and the caches stay out of the figures.
+    session.feed(random_tokens(std::min(16, std::max(f.n_prompt, 1))));
+    if (!along.empty()) {
+      // One stream: the stretch up to each depth is prefilled (timed), then -n tokens generated
+      // (timed) there; the generated tokens stay in the stream.
+      session.reset();
+      int64_t at = 0;
+      for (int64_t d : along) {
+        const int n = static_cast<int>(d - at);
+        add(fmt::format("pp{}{}", n, depth_tag(at)), n, 0, at, {feed_timed(n)});
+        at = d;
+        if (f.n_gen > 0) {
+          add(fmt::format("tg{}{}", f.n_gen, depth_tag(at)), 0, f.n_gen, at,
+              {generate_timed(f.n_gen)});
+          at += f.n_gen + 1;
+        }
+      }
+    } else {
+      if (f.n_prompt > 0) {
+        std::vector<double> samples;
+        for (int r = 0; r < f.reps; ++r) {
+          start_stream();
+          samples.push_back(feed_timed(f.n_prompt));
+        }
+        add(fmt::format("pp{}{}", f.n_prompt, depth_tag(f.depth)), f.n_prompt, 0, f.depth, samples);
+      }
       if (f.n_gen > 0) {
-        add(fmt::format("tg{}{}", f.n_gen, depth_tag(at)), 0, f.n_gen, at, {generate_timed(f.n_gen)});
-        at += f.n_gen + 1;
+        std::vector<double> samples;
+        for (int r = 0; r < f.reps; ++r) {
+          start_stream();
+          samples.push_back(generate_timed(f.n_gen));
+        }
+        add(fmt::format("tg{}{}", f.n_gen, depth_tag(f.depth)), 0, f.n_gen, f.depth, samples);
       }
     }
-  } else {
-    if (f.n_prompt > 0) {
-      std::vector<double> samples;
-      for (int r = 0; r < f.reps; ++r) {
-        start_stream();
-        samples.push_back(feed_timed(f.n_prompt));
-      }
-      add(fmt::format("pp{}{}", f.n_prompt, depth_tag(f.depth)), f.n_prompt, 0, f.depth, samples);
-    }
-    if (f.n_gen > 0) {
-      std::vector<double> samples;
-      for (int r = 0; r < f.reps; ++r) {
-        start_stream();
-        samples.push_back(generate_timed(f.n_gen));
-      }
-      add(fmt::format("tg{}{}", f.n_gen, depth_tag(f.depth)), 0, f.n_gen, f.depth, samples);
-    }
+  } catch (const Cancelled&) {
+    std::fprintf(stderr, "interrupted: %zu tests finished\n", results.size());
   }
+  const int code = interrupt.interrupted() ? 130 : 0;
 
   int64_t n_params = 0;
   for (const GgufTensor& t : model->file().tensors()) n_params += t.n_elements;
@@ -193,8 +206,8 @@ int run_bench(BenchFlags& f) {
                      {"samples_ts", r.stats.samples},
                      {"avg_ts", r.stats.mean},
                      {"stddev_ts", r.stats.stddev}});
-    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-    return 0;
+    print_json(out, 2);
+    return code;
   }
 
   const int w = static_cast<int>(std::max<size_t>(5, name.size()));
@@ -210,7 +223,7 @@ int run_bench(BenchFlags& f) {
                 format_bytes(model->weight_bytes()).c_str(), n_params / 1e6, f.model.threads,
                 cache.policy.c_str(), r.test.c_str(), ts.c_str());
   }
-  return 0;
+  return code;
 }
 
 }  // namespace

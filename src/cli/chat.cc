@@ -1,14 +1,15 @@
 // kvcascade chat: a conversation on stdin, one user turn per line, until EOF or /exit. The
-// session keeps its cache between turns: each turn feeds only the text the template adds.
+// session keeps its cache between turns: each turn feeds only the text the template adds, and
+// nothing of the conversation is kept beyond the last exchange, so memory stays flat.
 #include <unistd.h>
 
-#include <cctype>
 #include <cstdio>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/generation.h"
-#include "tokenizer/chat_template.h"
+#include "eval/interrupt.h"
+#include "tokenizer/chat_turns.h"
 
 namespace kvc::cli {
 
@@ -29,21 +30,11 @@ std::string trim(const std::string& s) {
   return s.substr(a, b - a + 1);
 }
 
-// Where the new rendering of the conversation continues past what the session has seen:
-// `at_gen` (the last rendering, with the generation prompt) followed by the raw `reply`.
-// Templates append, so usually the whole seen text is a prefix. Some (Gemma's) trim the reply
-// they re-render; then the turn resumes after the trimmed reply, and the whitespace the model
-// generated stays in the cache instead of costing a fresh start. npos: start afresh.
-size_t resume_point(const std::string& rendered, const std::string& at_gen,
-                    const std::string& reply) {
-  const std::string seen = at_gen + reply;
-  if (rendered.compare(0, seen.size(), seen) == 0) return seen.size();
-  if (rendered.compare(0, at_gen.size(), at_gen) != 0) return std::string::npos;
-  size_t i = at_gen.size();
-  while (i < rendered.size() && std::isspace(static_cast<unsigned char>(rendered[i]))) ++i;
-  const std::string trimmed = trim(reply);
-  if (rendered.compare(i, trimmed.size(), trimmed) != 0) return std::string::npos;
-  return i + trimmed.size();
+// The full cache is the only policy that runs out of room.
+bool fits(const Session& session, size_t n_tokens) {
+  const CacheConfig& cache = session.options().cache;
+  return cache.policy != "full" ||
+         session.n_past() + static_cast<int64_t>(n_tokens) <= cache.context;
 }
 
 int run_chat(ChatFlags& f) {
@@ -56,12 +47,12 @@ int run_chat(ChatFlags& f) {
   Session session(*model, session_options(f.model, f.cache));
   Sampler sampler(f.sampling.params, session.vocab_size());
 
-  std::vector<ChatMessage> messages;
-  if (!f.system.empty()) messages.push_back({"system", f.system});
-  std::string at_gen;             // the last rendering fed, ending in the generation prompt
-  std::string reply;              // the reply generated after it, all fed
-  std::vector<int32_t> history;   // every token fed, for the repetition penalty
+  ChatTurns turns(model->chat_format(), f.system);
+  // The last tokens fed, for the repetition penalty: what it reads, no more (-1 reads all).
+  std::vector<int32_t> history;
+  const int64_t look_back = f.sampling.params.repeat_last_n;
   const bool interactive = isatty(STDIN_FILENO);
+  const char* const full_notice = "kvcascade: the context is full (raise -c or use a bounded --cache)\n";
 
   std::string line;
   while (true) {
@@ -71,33 +62,38 @@ int run_chat(ChatFlags& f) {
     if (line == "/exit") break;
     if (line.empty()) continue;
 
-    messages.push_back({"user", line});
-    const std::string rendered = apply_chat_template(model->chat_format(), messages, true);
-    const size_t resume = at_gen.empty() ? std::string::npos : resume_point(rendered, at_gen, reply);
-    const bool first = resume == std::string::npos;
-    if (first) {
-      if (!at_gen.empty())
-        std::fprintf(stderr, "kvcascade: the template rewrote earlier turns; re-reading the conversation\n");
+    // Ctrl-C (or SIGTERM) from here to the end of the reply ends the reply, not the chat; at the
+    // prompt, the handler is gone and it exits.
+    ScopedInterrupt interrupt;
+    const ChatTurns::Next next = turns.user(line);
+    if (next.restart) {
+      if (session.n_past() > 0)
+        std::fprintf(stderr, "kvcascade: the template rewrote earlier turns; starting afresh\n");
       session.reset();
       history.clear();
     }
-    const std::string new_text = first ? rendered : rendered.substr(resume);
-    const std::vector<int32_t> tokens = tokenizer.encode(new_text, /*add_special=*/first, true);
+    const std::vector<int32_t> tokens = tokenizer.encode(next.text, /*add_special=*/next.restart, true);
+    if (!fits(session, tokens.size())) {
+      std::fputs(full_notice, stderr);
+      break;
+    }
     session.feed(tokens);
     history.insert(history.end(), tokens.begin(), tokens.end());
-    at_gen = rendered;
 
+    StreamOptions so;
+    so.cancel = interrupt.flag();
     const Generation g = generate(session, sampler, tokenizer, history, f.prompt.n_predict,
                                   /*feed_last=*/true, [](std::string_view piece) {
                                     std::fwrite(piece.data(), 1, piece.size(), stdout);
                                     std::fflush(stdout);
-                                  });
+                                  }, so);
     std::printf("\n");
     std::fflush(stdout);
-    reply = g.text;
-    messages.push_back({"assistant", g.text});
+    turns.assistant(g.text);
+    if (look_back >= 0 && static_cast<int64_t>(history.size()) > look_back)
+      history.erase(history.begin(), history.end() - look_back);
     if (g.stop == "context") {
-      std::fprintf(stderr, "kvcascade: the context is full (raise -c or use a bounded --cache)\n");
+      std::fputs(full_notice, stderr);
       break;
     }
   }

@@ -5,11 +5,14 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <optional>
 #include <thread>
 
 #include <fmt/ranges.h>
 
 #include <sys/resource.h>
+
+#include "cli/strict_integers.h"
 
 namespace kvc::cli {
 
@@ -80,37 +83,29 @@ std::vector<int> parse_cascade_sizes(const std::string& list) {
   std::vector<int> sizes;
   if (list.empty()) return sizes;
   for (int64_t w : parse_token_counts("--cascade-sizes", list)) {
-    if (w > (1 << 24)) usage_error("--cascade-sizes: {} is too large a sub-cache", w);
+    if (w > kMaxCacheSlots) usage_error("--cascade-sizes: {} is too large a sub-cache", w);
     sizes.push_back(static_cast<int>(w));
   }
-  if (sizes.size() > 30) usage_error("--cascade-sizes: at most 30 sub-caches, got {}", sizes.size());
+  if (sizes.size() > static_cast<size_t>(kMaxCascades))
+    usage_error("--cascade-sizes: at most {} sub-caches, got {}", kMaxCascades, sizes.size());
   return sizes;
 }
 
 void validate(const CacheFlags& f) {
-  if (f.ctx_size < 1) usage_error("--ctx-size must be at least 1, got {}", f.ctx_size);
   if (f.stride < 1) usage_error("--stride must be at least 1, got {}", f.stride);
-  if (f.policy == "full") return;  // the rest only shapes the bounded policies
-  if (f.sinks < 0) usage_error("--sinks must be >= 0, got {}", f.sinks);
-  if (f.cache_size < 1) usage_error("--cache-size must be at least 1, got {}", f.cache_size);
-  if (!(f.beta > 0.0f && f.beta <= 1.0f)) usage_error("--beta must be in (0, 1], got {}", f.beta);
-  if (f.policy != "cascade") return;
-  if (f.unit_max < 1 || f.unit_max > 4096)
-    usage_error("--unit-max must be in 1..4096, got {}", f.unit_max);
-  const int g = f.unit == "span" ? f.unit_max : 1;
-  const std::vector<int> sizes = parse_cascade_sizes(f.cascade_sizes);
-  if (sizes.empty()) {
-    if (f.cascades < 1) usage_error("--cascades must be at least 1, got {}", f.cascades);
-    if (f.cache_size % f.cascades != 0)
-      usage_error("--cache-size ({}) must be a multiple of --cascades ({}): each cascade holds "
-                  "cache-size / cascades slots",
-                  f.cache_size, f.cascades);
-  }
-  const int smallest = sizes.empty() ? f.cache_size / f.cascades
-                                     : *std::min_element(sizes.begin(), sizes.end());
-  if (smallest < 2 * g - 1)
-    usage_error("a sub-cache of {} slots cannot hold a whole span of up to {} tokens (--unit-max "
-                "{}): lower --unit-max or enlarge the sub-caches", smallest, 2 * g - 1, g);
+  CacheFieldNames flags;
+  flags.policy = "--cache";
+  flags.sinks = "--sinks";
+  flags.size = f.cache_size_name;
+  flags.cascades = "--cascades";
+  flags.beta = "--beta";
+  flags.context = "--ctx-size";
+  flags.unit = "--cascade-unit";
+  flags.unit_max = "--unit-max";
+  flags.unit_score = "--unit-score";
+  flags.level_sizes = "--cascade-sizes";
+  if (const std::string error = cache_config_error(cache_config(f), flags); !error.empty())
+    usage_error("{}", error);
 }
 
 void validate(SamplingFlags& flags) {
@@ -144,38 +139,52 @@ std::unique_ptr<Model> load_model(const std::string& path) {
   return Model::load(path);
 }
 
+CacheConfig cache_config(const CacheFlags& f) {
+  CacheConfig c;
+  c.policy = f.policy;
+  c.sinks = f.sinks;
+  c.size = f.cache_size;
+  c.cascades = f.cascades;
+  c.beta = f.beta;
+  c.head_reduction_max = f.head_reduction == "max";
+  c.select_by_score = f.select == "score";
+  c.unit = f.unit;
+  c.unit_max = f.unit_max;
+  c.unit_score = f.unit_score;
+  c.value_norm_weight = f.value_norm;
+  c.level_sizes = parse_cascade_sizes(f.cascade_sizes);
+  if (!c.level_sizes.empty()) {  // --cascade-sizes sets the size and the count
+    c.cascades = static_cast<int>(c.level_sizes.size());
+    c.size = 0;
+    for (int w : c.level_sizes) c.size += w;
+  }
+  c.context = f.ctx_size;
+  return c;
+}
+
 SessionOptions session_options(const ModelFlags& model, const CacheFlags& cache) {
   SessionOptions o;
   o.threads = model.threads;
   o.stride = cache.stride;
-  o.cache.policy = cache.policy;
-  o.cache.sinks = cache.sinks;
-  o.cache.size = cache.cache_size;
-  o.cache.cascades = cache.cascades;
-  o.cache.beta = cache.beta;
-  o.cache.head_reduction_max = cache.head_reduction == "max";
-  o.cache.select_by_score = cache.select == "score";
-  o.cache.unit = cache.unit;
-  o.cache.unit_max = cache.unit_max;
-  o.cache.unit_score = cache.unit_score;
-  o.cache.value_norm_weight = cache.value_norm;
-  o.cache.level_sizes = parse_cascade_sizes(cache.cascade_sizes);
-  if (!o.cache.level_sizes.empty()) {
-    o.cache.cascades = static_cast<int>(o.cache.level_sizes.size());
-    o.cache.size = 0;
-    for (int w : o.cache.level_sizes) o.cache.size += w;
-  }
-  o.cache.context = cache.ctx_size;
+  o.cache = cache_config(cache);
   return o;
+}
+
+std::string read_text_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  // An ifstream opens a directory and reads it as empty: say what it is instead.
+  if (std::filesystem::is_directory(path, ec)) fail("{} '{}' is a directory", what, path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot read {} '{}'", what, path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) fail("error reading {} '{}'", what, path);
+  return text.str();
 }
 
 std::string read_prompt(const PromptFlags& flags) {
   if (flags.file.empty()) return flags.prompt;
-  std::ifstream in(flags.file, std::ios::binary);
-  if (!in) fail("cannot read prompt file '{}'", flags.file);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return read_text_file(flags.file, "prompt file");
 }
 
 size_t kv_cache_bytes(const ModelConfig& config, const CacheConfig& cache) {
@@ -235,26 +244,27 @@ std::vector<int64_t> parse_token_counts(const std::string& flag, const std::stri
   size_t pos = 0;
   while (pos <= s.size()) {
     const size_t comma = std::min(s.find(',', pos), s.size());
-    std::string item = s.substr(pos, comma - pos);
-    int64_t mult = 1;
-    if (!item.empty() && (item.back() == 'k' || item.back() == 'K')) {
-      mult = 1024;
-      item.pop_back();
+    const std::string written = s.substr(pos, comma - pos);
+    std::string_view digits = written;
+    int64_t unit = 1;
+    if (!digits.empty() && (digits.back() == 'k' || digits.back() == 'K')) {
+      unit = 1024;
+      digits.remove_suffix(1);
     }
-    size_t used = 0;
-    int64_t v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || v < 1)
-      usage_error("{}: '{}' is not a positive token count (e.g. 2048,4k,8k)", flag,
-                  s.substr(pos, comma - pos));
-    out.push_back(v * mult);
+    const std::optional<int64_t> v = parse_decimal(digits);
+    if (!v || *v < 1)
+      usage_error("{}: '{}' is not a positive token count (e.g. 2048,4k,8k)", flag, written);
+    if (*v > kMaxTokenCount / unit)
+      usage_error("{}: '{}' is more than {} tokens", flag, written, kMaxTokenCount);
+    out.push_back(*v * unit);
     pos = comma + 1;
   }
   return out;
+}
+
+void validate_token_count(const std::string& flag, int64_t n, int64_t min) {
+  if (n < min || n > kMaxTokenCount)
+    usage_error("{} must be in {}..{}, got {}", flag, min, kMaxTokenCount, n);
 }
 
 size_t peak_rss_bytes() {

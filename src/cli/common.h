@@ -57,6 +57,8 @@ struct CacheFlags {
   bool value_norm = false;
   std::string cascade_sizes;  // "256,64,64": level sizes, newest first
   int stride = 512;
+  // What messages call cache_size: a preset (--quick) sets it without the user typing the flag.
+  std::string cache_size_name = "--cache-size";
 };
 
 struct SamplingFlags {
@@ -84,7 +86,10 @@ void validate(const PromptFlags& flags);
 
 // Loads the model, with a hint to fetch it when the file is missing.
 std::unique_ptr<Model> load_model(const std::string& path);
+CacheConfig cache_config(const CacheFlags& cache);
 SessionOptions session_options(const ModelFlags& model, const CacheFlags& cache);
+// The whole of a text file; fails naming `what` ("prompt file") for a directory or a read error.
+std::string read_text_file(const std::string& path, const std::string& what);
 // The prompt text from -p or -f (exactly one may be given; neither gives "").
 std::string read_prompt(const PromptFlags& flags);
 
@@ -105,8 +110,15 @@ std::string format_bytes(size_t bytes);
 // Peak resident memory of the process so far.
 size_t peak_rss_bytes();
 
-// "2048,4k,8K" -> {2048, 4096, 8192}; throws UsageError naming `flag` on anything else.
+// The most tokens a count flag takes (-d, --along, --lengths, ...): far beyond any run, and
+// small enough that sums of counts, and counts cast to int, cannot overflow.
+inline constexpr int64_t kMaxTokenCount = int64_t{1} << 30;
+
+// "2048,4k,8K" -> {2048, 4096, 8192}, each in 1..kMaxTokenCount; throws UsageError naming
+// `flag` on anything else.
 std::vector<int64_t> parse_token_counts(const std::string& flag, const std::string& list);
+// Throws UsageError naming `flag` unless min <= n <= kMaxTokenCount.
+void validate_token_count(const std::string& flag, int64_t n, int64_t min);
 
 // Tokens per second, 0 when nothing was timed.
 inline double per_second(int64_t n, double seconds) { return seconds > 0 ? n / seconds : 0.0; }

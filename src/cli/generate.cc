@@ -4,8 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/cancelled.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "cli/generation.h"
+#include "eval/interrupt.h"
 
 namespace kvc::cli {
 
@@ -42,8 +45,17 @@ int run_generate(GenerateFlags& f) {
     fail("the prompt has {} tokens, more than --ctx-size {} allows with --cache full",
          history.size(), cache.context);
 
+  // Ctrl-C or SIGTERM ends the run early with what it has: the stats line, or the JSON object.
+  ScopedInterrupt interrupt;
+  session.set_cancel(interrupt.flag());  // a long prompt stops inside its prefill
   const auto t0 = std::chrono::steady_clock::now();
-  session.feed(history);
+  bool prefilled = true;
+  try {
+    session.feed(history);
+  } catch (const Cancelled&) {
+    prefilled = false;
+  }
+  session.set_cancel(nullptr);  // from here the token loop polls the flag between tokens
   const double prefill_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int64_t n_prompt = static_cast<int64_t>(history.size());
@@ -59,6 +71,7 @@ int run_generate(GenerateFlags& f) {
   StreamOptions so;
   so.keep = f.json;  // the JSON carries the text; a plain stream keeps nothing, memory stays flat
   so.report_every = f.report_every;
+  so.cancel = interrupt.flag();
   double last_s = 0.0;
   so.on_report = [&](int64_t n, double s) {
     const double rate = per_second(f.report_every, s - last_s);
@@ -69,9 +82,13 @@ int run_generate(GenerateFlags& f) {
                  static_cast<long long>(n), rate, static_cast<long long>(f.report_every),
                  format_bytes(rss).c_str());
   };
-  const Generation g = generate(session, sampler, tokenizer, history, f.prompt.n_predict,
-                                /*feed_last=*/false, stream, so);
+  Generation g;
+  g.stop = "interrupted";
+  if (prefilled)
+    g = generate(session, sampler, tokenizer, history, f.prompt.n_predict, /*feed_last=*/false,
+                 stream, so);
   const int64_t n_gen = g.n_generated;
+  const int code = g.stop == "interrupted" ? 130 : 0;
 
   if (f.json) {
     nlohmann::json out = {
@@ -91,8 +108,8 @@ int run_generate(GenerateFlags& f) {
         {"peak_rss_bytes", peak_rss_bytes()},
         {"reports", reports},
     };
-    std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-    return 0;
+    print_json(out, -1);
+    return code;
   }
   std::printf("\n");
   std::fflush(stdout);
@@ -103,7 +120,7 @@ int run_generate(GenerateFlags& f) {
                static_cast<long long>(n_gen), g.seconds * 1e3, per_second(n_gen, g.seconds),
                g.stop.c_str(), cache.policy.c_str(), format_bytes(session.kv_bytes()).c_str(),
                format_bytes(peak_rss_bytes()).c_str(), static_cast<unsigned long long>(sampler.seed()));
-  return 0;
+  return code;
 }
 
 }  // namespace

@@ -36,6 +36,10 @@ Generation generate(Session& session, Sampler& sampler, const Tokenizer& tokeniz
   };
   g.stop = "limit";
   while (n_predict < 0 || g.n_generated < n_predict) {
+    if (stream.cancel && stream.cancel->load()) {
+      g.stop = "interrupted";
+      break;
+    }
     const int32_t id = sampler.sample(session.logits(), history);
     if (tokenizer.is_eog(id)) {
       g.stop = "eog";

@@ -2,6 +2,7 @@
 // text, feed the token back.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -18,7 +19,7 @@ struct Generation {
   int64_t n_generated = 0;      // the end-of-generation token left out
   std::vector<int32_t> tokens;  // generated ids (only when StreamOptions::keep)
   std::string text;             // (only when StreamOptions::keep)
-  std::string stop;             // "eog", "limit" or "context"
+  std::string stop;             // "eog", "limit", "context" or "interrupted"
   double seconds = 0.0;         // sampling and decoding of all generated tokens
 };
 
@@ -31,10 +32,12 @@ struct Generation {
 // For endless streams: keep false holds memory flat (no text or ids collected, and `history`
 // trimmed to what the repetition penalty reads); on_report runs after every report_every
 // generated tokens with the count so far and the seconds since generation started.
+// Once *cancel is set (Ctrl-C) generation stops before the next token, with stop "interrupted".
 struct StreamOptions {
   bool keep = true;
   int64_t report_every = 0;
   std::function<void(int64_t generated, double seconds)> on_report;
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 Generation generate(Session& session, Sampler& sampler, const Tokenizer& tokenizer,

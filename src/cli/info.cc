@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "quant/quant.h"
 
 namespace kvc::cli {
@@ -79,7 +80,7 @@ int run_info(InfoFlags& f) {
 
   if (f.json) {
     j["metadata"] = meta;
-    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    print_json(j, 2);
     return 0;
   }
 

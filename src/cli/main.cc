@@ -1,10 +1,26 @@
 // kvcascade: generate | chat | info | bench | perplexity | passkey. Bad flags exit 2 with CLI11's message; any other
-// failure prints one line "kvcascade: error: ..." and exits 1.
+// failure prints one line "kvcascade: error: ..." and exits 1, and so does output that could not
+// be written.
 #include <cstdio>
 #include <exception>
+#include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/output.h"
+#include "cli/strict_integers.h"
+
+namespace {
+
+// The exit code, unless stdout lost what was written to it: then 1, with the reason.
+int checked_exit(int code) {
+  std::string why;
+  if (kvc::cli::stdout_written(why)) return code;
+  std::fprintf(stderr, "kvcascade: error: cannot write to standard output: %s\n", why.c_str());
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace kvc::cli;
@@ -19,15 +35,16 @@ int main(int argc, char** argv) {
   try {
     commands = {add_generate(app),   add_chat(app),    add_info(app),
                 add_bench(app),      add_perplexity(app), add_passkey(app)};
+    make_integer_options_strict(app);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints help, version or the message
-    return code == 0 ? 0 : 2;
+    return checked_exit(code == 0 ? 0 : 2);
   }
 
   try {
     for (const Command& c : commands)
-      if (c.app->parsed()) return c.run();
+      if (c.app->parsed()) return checked_exit(c.run());
     return 2;  // unreachable: require_subcommand(1)
   } catch (const UsageError& e) {
     std::fprintf(stderr, "kvcascade: error: %s\n", e.what());

@@ -4,11 +4,11 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "eval/passkey.h"
 #include "eval/passkey_stats.h"
 #include "eval/interrupt.h"
@@ -43,18 +43,27 @@ std::string bin_label(int b, int bins) {
 
 void write_csv(const std::string& path, const PasskeyResult& r, const std::vector<int64_t>& lengths,
                int bins) {
-  std::ofstream out(path);
-  if (!out) fail("cannot write '{}'", path);
-  out << "length,bin,depth_lo,depth_hi,samples,accuracy\n";
+  std::string out = "length,bin,depth_lo,depth_hi,samples,accuracy\n";
   for (int64_t len : lengths)
     for (int b = 0; b < bins; ++b) {
       int n = 0;
       for (const auto& s : r.samples) n += s.length == len && s.bin == b;
       if (n == 0) continue;
-      out << fmt::format("{},{},{:.2f},{:.2f},{},{:.4f}\n", len, b, double(b) / bins,
+      out += fmt::format("{},{},{:.2f},{:.2f},{},{:.4f}\n", len, b, double(b) / bins,
                          double(b + 1) / bins, n, r.accuracy(len, b));
     }
-  if (!out) fail("error writing '{}'", path);
+  write_output_file("--csv", path, out);
+}
+
+// A length must hold the prompt's fixed parts: a flag error, found before any sample runs.
+// The shortest decides (the fixed parts do not grow with the length).
+void check_lengths_fit(const Tokenizer& tokenizer, int64_t shortest, const PasskeyOptions& po) {
+  const PasskeyDraw draw = draw_passkey(po.seed, shortest, 0, po.bins, 0);
+  try {
+    build_passkey_prompt(tokenizer, po.task, shortest, draw);
+  } catch (const Error& e) {
+    usage_error("--lengths: {}", e.what());
+  }
 }
 
 // The prompts' shape from the flags; fills in the protocol's defaults.
@@ -91,6 +100,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   const PasskeyTask task = make_task(f);
   if (f.oracle && f.cache.policy != "window")
     usage_error("--oracle replaces the window: give --cache window (the oracle keeps its memory)");
+  if (!f.csv.empty()) check_output_file("--csv", f.csv);
 
   const auto model = load_model(f.model.model);
   SessionOptions options = session_options(f.model, f.cache);
@@ -111,6 +121,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   po.max_new_tokens = f.max_new;
   po.task = task;
   po.oracle = f.oracle;
+  check_lengths_fit(model->tokenizer(), *std::min_element(lengths.begin(), lengths.end()), po);
   std::fprintf(stderr,
                "passkey: %s | lengths %s | %d samples x %d depth bins | %s protocol, %s haystack, "
                "%s needle, %s prompt | %s, %s KV | stride %d | seed %lld\n",
@@ -124,12 +135,17 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   ScopedInterrupt interrupt;
   ProgressBar bar("samples", f.progress || ProgressBar::stderr_is_tty());
   po.cancel = interrupt.flag();
+  session.set_cancel(interrupt.flag());  // a long prompt stops inside, too
   po.progress = [&](int64_t done, int64_t total) { bar.update(done, total); };
   const PasskeyResult r = run_passkey(session, po);
   bar.finish();
   if (r.cancelled)
     std::fprintf(stderr, "interrupted: partial results over %zu samples\n", r.samples.size());
-  if (!f.csv.empty()) write_csv(f.csv, r, lengths, po.bins);
+  // The CSV is written after the results are printed: a failing file loses nothing but itself.
+  const auto finish = [&] {
+    if (!f.csv.empty()) write_csv(f.csv, r, lengths, po.bins);
+    return r.cancelled ? 130 : 0;
+  };
 
   if (f.json) {
     nlohmann::json samples = nlohmann::json::array();
@@ -174,8 +190,8 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
         {"table", table},
         {"samples", samples},
     };
-    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-    return r.cancelled ? 130 : 0;
+    print_json(out, 2);
+    return finish();
   }
 
   std::printf("%-8s", "length");
@@ -210,7 +226,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   for (const auto& s : r.samples) secs += s.seconds;
   std::fprintf(stderr, "%zu samples in %s%s\n", r.samples.size(), format_duration(secs).c_str(),
                r.cancelled ? ", interrupted" : "");
-  return r.cancelled ? 130 : 0;
+  return finish();
 }
 
 }  // namespace
@@ -255,7 +271,10 @@ Command add_passkey(CLI::App& root) {
             if (f.quick) {
               if (app->count("--lengths") == 0) f.lengths = "1024";
               if (app->count("--samples") == 0) f.samples = 2;
-              if (app->count("--cache-size") == 0) f.cache.cache_size = 256;
+              if (app->count("--cache-size") == 0) {
+                f.cache.cache_size = 256;
+                f.cache.cache_size_name = "--quick's cache size";
+              }
             }
             return run_passkey_cmd(f, app->count("--ctx-size") > 0);
           }};

@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "eval/cache_census.h"
 #include "eval/perplexity.h"
 #include "eval/interrupt.h"
@@ -30,30 +30,26 @@ struct PerplexityFlags {
   std::string slots_out;
 };
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot read text file '{}'", path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void write_slots(const std::string& path, const CacheCensus& census) {
-  std::ofstream out(path);
-  if (!out) fail("cannot write '{}'", path);
+// The slots as text: "layer head index position age score", one a line.
+std::string slots_text(const CacheCensus& census) {
+  std::ostringstream out;
   out << "# stream_length " << census.stream_length << "\n# layer head index position age score\n";
   for (const auto& s : census.slots)
     out << s.layer << ' ' << s.head << ' ' << s.index << ' ' << s.position << ' '
         << census.stream_length - 1 - s.index << ' ' << s.score << '\n';
-  if (!out) fail("error writing '{}'", path);
+  return out.str();
 }
 
 int run_perplexity(PerplexityFlags& f, bool ctx_given) {
   validate(f.model);
   validate(f.cache);
-  if (f.max_tokens < 0) usage_error("--max-tokens must be >= 0, got {}", f.max_tokens);
+  if (f.max_tokens < 0 || f.max_tokens == 1)
+    usage_error("--max-tokens must be 0 (the whole text) or at least 2 (the first token is "
+                "only read, each later one is scored), got {}",
+                f.max_tokens);
   if (f.bucket < 1) usage_error("--bucket must be at least 1, got {}", f.bucket);
-  const std::string text = read_text(f.file);
+  if (!f.slots_out.empty()) check_output_file("--slots-out", f.slots_out);
+  const std::string text = read_text_file(f.file, "text file");
 
   const auto model = load_model(f.model.model);
   std::vector<int32_t> tokens = model->tokenizer().encode(text, /*add_special=*/true,
@@ -85,12 +81,17 @@ int run_perplexity(PerplexityFlags& f, bool ctx_given) {
   PerplexityOptions po;
   po.bucket = f.bucket;
   po.cancel = interrupt.flag();
+  session.set_cancel(interrupt.flag());  // a long stride stops inside, too
   po.progress = [&](int64_t done, int64_t total) { bar.update(done, total); };
   const PerplexityResult r = streaming_perplexity(session, tokens, po);
   bar.finish();
 
-  // The caches as the stream left them: which tokens survived.
-  if (!f.slots_out.empty() && !r.cancelled) write_slots(f.slots_out, take_census(session));
+  // The caches as the stream left them: which tokens survived. Written after the results are
+  // printed, so a failing file loses nothing but itself.
+  const auto write_slots = [&] {
+    if (!f.slots_out.empty() && !r.cancelled)
+      write_output_file("--slots-out", f.slots_out, slots_text(take_census(session)));
+  };
   if (r.cancelled) std::fprintf(stderr, "interrupted: partial results over %lld of %lld tokens\n",
                                 static_cast<long long>(r.tokens_fed), static_cast<long long>(n));
 
@@ -117,7 +118,8 @@ int run_perplexity(PerplexityFlags& f, bool ctx_given) {
         {"bucket", f.bucket},
         {"buckets", buckets},
     };
-    std::printf("%s\n", out.dump(2).c_str());
+    print_json(out, 2);
+    write_slots();
     return r.cancelled ? 130 : 0;
   }
   std::printf("%-17s %8s %10s\n", "tokens", "scored", "ppl");
@@ -129,6 +131,7 @@ int run_perplexity(PerplexityFlags& f, bool ctx_given) {
   std::fprintf(stderr, "%lld tokens in %s (%.1f t/s)%s\n", static_cast<long long>(r.tokens_fed),
                format_duration(r.seconds).c_str(), r.tokens_per_second(),
                r.cancelled ? ", interrupted" : "");
+  write_slots();
   return r.cancelled ? 130 : 0;
 }
 
@@ -156,7 +159,10 @@ Command add_perplexity(CLI::App& root) {
             if (f.quick) {
               if (app->count("--max-tokens") == 0) f.max_tokens = 4096;
               if (app->count("--bucket") == 0) f.bucket = 1024;
-              if (app->count("--cache-size") == 0) f.cache.cache_size = 512;
+              if (app->count("--cache-size") == 0) {
+                f.cache.cache_size = 512;
+                f.cache.cache_size_name = "--quick's cache size";
+              }
             }
             return run_perplexity(f, app->count("--ctx-size") > 0);
           }};

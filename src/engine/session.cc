@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "base/cancelled.h"
 #include "base/error.h"
 #include "engine/token_kinds.h"
 #include "tokenizer/tokenizer.h"
@@ -60,7 +61,13 @@ void Session::feed_chunk(std::span<const int32_t> chunk) {
     if (c->room() < static_cast<int64_t>(chunk.size()))
       fail("context full: {} tokens fed, room for {} more (raise -c or use a bounded --cache)",
            n_past_, c->room());
-  model_.transformer().forward(chunk, cache_ptrs_, options_.cache, pool_, scratch_);
+  try {
+    if (cancelled(cancel_)) throw Cancelled();
+    model_.transformer().forward(chunk, cache_ptrs_, options_.cache, pool_, scratch_, cancel_);
+  } catch (const Cancelled&) {
+    reset();
+    throw;
+  }
   n_past_ += static_cast<int64_t>(chunk.size());
 }
 

@@ -3,6 +3,7 @@
 // model is shared and read-only.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,6 +36,11 @@ class Session {
   void feed_scored(std::span<const int32_t> tokens,
                    const std::function<void(int64_t i, const float* logits)>& on_logits);
 
+  // While *flag is set (a Ctrl-C), feed() and feed_scored() throw kvc::Cancelled, within
+  // milliseconds even inside a long chunk (the forward pass polls it), and the stream is reset:
+  // a half-fed chunk would leave the layers' caches out of step. Null: never cancelled.
+  void set_cancel(const std::atomic<bool>* flag) { cancel_ = flag; }
+
   const float* logits() const { return logits_.data(); }
   int vocab_size() const;
   int64_t n_past() const { return n_past_; }
@@ -63,6 +69,7 @@ class Session {
   std::vector<float> logits_;
   std::vector<float> block_logits_;
   int64_t n_past_ = 0;
+  const std::atomic<bool>* cancel_ = nullptr;
 };
 
 }  // namespace kvc

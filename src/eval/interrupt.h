@@ -1,12 +1,12 @@
-// Ctrl-C during a long evaluation: the first SIGINT sets a flag that the evaluation polls
-// between steps, so it can stop and print partial results; a second one kills as usual.
+// Ctrl-C (SIGINT) or SIGTERM (systemd, `timeout`) during a long run: the first one sets a flag
+// that the run polls, so it can stop and print partial results; a second one kills as usual.
 #pragma once
 
 #include <atomic>
 
 namespace kvc {
 
-// Installs the handler for its lifetime and restores the previous one afterwards.
+// Installs the handler for its lifetime and restores the previous ones afterwards.
 // One at a time (the flag is process-wide, as signals are).
 class ScopedInterrupt {
  public:
@@ -19,7 +19,8 @@ class ScopedInterrupt {
   bool interrupted() const { return flag()->load(); }
 
  private:
-  void (*previous_)(int);
+  void (*previous_int_)(int);
+  void (*previous_term_)(int);
 };
 
 }  // namespace kvc

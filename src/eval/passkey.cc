@@ -9,6 +9,7 @@
 #include <limits>
 #include <sstream>
 
+#include "base/cancelled.h"
 #include "base/error.h"
 #include "engine/session.h"
 #include "eval/cache_census.h"
@@ -425,48 +426,54 @@ PasskeyResult run_passkey(Session& session, const PasskeyOptions& options) {
         }
         const auto start = std::chrono::steady_clock::now();
         const PasskeyDraw draw = draw_passkey(options.seed, length, bin, options.bins, i);
-        const PasskeyPrompt prompt = build_passkey_prompt(tok, options.task, length, draw);
-        if (options.oracle) {
-          CacheConfig pinned = policy;
-          pinned.policy = "oracle";
-          pinned.pinned = prompt.key_digits;
-          session.reconfigure(pinned);
-        } else {
-          session.reset();
+        try {
+          const PasskeyPrompt prompt = build_passkey_prompt(tok, options.task, length, draw);
+          if (options.oracle) {
+            CacheConfig pinned = policy;
+            pinned.policy = "oracle";
+            pinned.pinned = prompt.key_digits;
+            session.reconfigure(pinned);
+          } else {
+            session.reset();
+          }
+          session.feed(prompt.tokens);
+          const double key_kept = fraction_kept(session, prompt.key_digits);
+          const double key_intact = fraction_intact(session, prompt.key_copies);
+          std::vector<int32_t> out;
+          std::string answer;
+          const bool numeric = is_numeric(prompt.key);
+          for (int t = 0; t < options.max_new_tokens; ++t) {
+            const int32_t id = argmax(session.logits(), vocab);
+            if (tok.is_eog(id)) break;
+            out.push_back(id);
+            answer = tok.decode(out);
+            // Five digits (or a word and what follows it) are all the score reads.
+            if (numeric && count_digits(answer) >= kKeyDigits) break;
+            if (!numeric && word_complete(answer)) break;
+            if (t + 1 == options.max_new_tokens) break;
+            const int32_t next[1] = {id};
+            session.feed(next);
+          }
+          PasskeySample s;
+          s.length = length;
+          s.bin = bin;
+          s.index = i;
+          s.depth = prompt.depth;
+          s.key = prompt.key;
+          s.answer = answer;
+          s.score = numeric ? passkey_score(answer, prompt.key) : passkey_exact(answer, prompt.key);
+          s.exact = passkey_exact(answer, prompt.key);
+          s.digits = count_digits(answer);
+          s.key_kept = key_kept;
+          s.key_intact = key_intact;
+          s.seconds =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          result.samples.push_back(std::move(s));
+        } catch (const Cancelled&) {  // the session's cancel flag stopped a feed mid-sample
+          result.cancelled = true;
+          if (options.oracle) session.reconfigure(policy);
+          return result;
         }
-        session.feed(prompt.tokens);
-        const double key_kept = fraction_kept(session, prompt.key_digits);
-        const double key_intact = fraction_intact(session, prompt.key_copies);
-        std::vector<int32_t> out;
-        std::string answer;
-        const bool numeric = is_numeric(prompt.key);
-        for (int t = 0; t < options.max_new_tokens; ++t) {
-          const int32_t id = argmax(session.logits(), vocab);
-          if (tok.is_eog(id)) break;
-          out.push_back(id);
-          answer = tok.decode(out);
-          // Five digits (or a word and what follows it) are all the score reads.
-          if (numeric && count_digits(answer) >= kKeyDigits) break;
-          if (!numeric && word_complete(answer)) break;
-          if (t + 1 == options.max_new_tokens) break;
-          const int32_t next[1] = {id};
-          session.feed(next);
-        }
-        PasskeySample s;
-        s.length = length;
-        s.bin = bin;
-        s.index = i;
-        s.depth = prompt.depth;
-        s.key = prompt.key;
-        s.answer = answer;
-        s.score = numeric ? passkey_score(answer, prompt.key) : passkey_exact(answer, prompt.key);
-        s.exact = passkey_exact(answer, prompt.key);
-        s.digits = count_digits(answer);
-        s.key_kept = key_kept;
-        s.key_intact = key_intact;
-        s.seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        result.samples.push_back(std::move(s));
         ++done;
         if (options.progress) options.progress(done, total);
       }

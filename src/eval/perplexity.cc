@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "base/cancelled.h"
 #include "base/error.h"
 #include "engine/session.h"
 
@@ -56,12 +57,17 @@ PerplexityResult streaming_perplexity(Session& session, std::span<const int32_t>
       break;
     }
     const auto chunk = tokens.subspan(i, std::min(stride, tokens.size() - i));
-    session.feed_scored(chunk, [&](int64_t j, const float* logits) {
-      const size_t next = i + static_cast<size_t>(j) + 1;  // the token these logits predict
-      if (next < tokens.size())
-        acc.add(static_cast<int64_t>(next),
-                token_nll({logits, static_cast<size_t>(vocab)}, tokens[next]));
-    });
+    try {
+      session.feed_scored(chunk, [&](int64_t j, const float* logits) {
+        const size_t next = i + static_cast<size_t>(j) + 1;  // the token these logits predict
+        if (next < tokens.size())
+          acc.add(static_cast<int64_t>(next),
+                  token_nll({logits, static_cast<size_t>(vocab)}, tokens[next]));
+      });
+    } catch (const Cancelled&) {  // the session's own flag, inside the chunk: nothing of it scored
+      result.cancelled = true;
+      break;
+    }
     result.tokens_fed += static_cast<int64_t>(chunk.size());
     if (options.progress) options.progress(result.tokens_fed, result.tokens_total);
   }

@@ -51,7 +51,8 @@ struct PerplexityOptions {
   int64_t bucket = 4096;  // bucket width in tokens
   // Called after every stride with tokens processed so far and the total.
   std::function<void(int64_t done, int64_t total)> progress;
-  // Checked between strides; when set, the run stops and returns what it has.
+  // Checked between strides; when set, the run stops and returns what it has. To stop inside
+  // a long stride as well, give the session the same flag (Session::set_cancel).
   const std::atomic<bool>* cancel = nullptr;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/cancelled.h"
 #include "base/error.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
@@ -51,7 +52,8 @@ std::vector<std::unique_ptr<LayerKvCache>> Transformer::make_caches(
 }
 
 void Transformer::forward(std::span<const int32_t> tokens, std::span<LayerKvCache* const> caches,
-                          const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s) const {
+                          const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s,
+                          const std::atomic<bool>* cancel) const {
   const ModelConfig& c = config_;
   const int n = static_cast<int>(tokens.size());
   if (n == 0) return;
@@ -71,7 +73,8 @@ void Transformer::forward(std::span<const int32_t> tokens, std::span<LayerKvCach
   });
 
   for (int l = 0; l < c.n_layers; ++l) {
-    attention_block(l, tokens, *caches[l], policy, pool, s);
+    if (cancelled(cancel)) throw Cancelled();
+    attention_block(l, tokens, *caches[l], policy, pool, s, cancel);
     ffn_block(l, n, pool, s);
   }
 
@@ -82,8 +85,8 @@ void Transformer::forward(std::span<const int32_t> tokens, std::span<LayerKvCach
 }
 
 void Transformer::attention_block(int l, std::span<const int32_t> tokens, LayerKvCache& cache,
-                                  const CacheConfig& policy, ThreadPool& pool,
-                                  ForwardScratch& s) const {
+                                  const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s,
+                                  const std::atomic<bool>* cancel) const {
   const ModelConfig& c = config_;
   const int n = static_cast<int>(tokens.size());
   const LayerWeights& L = weights_.layers[l];
@@ -139,7 +142,9 @@ void Transformer::attention_block(int l, std::span<const int32_t> tokens, LayerK
   a.chunk_mass = s.chunk_mass.data();
   a.out = s.att.data();
   a.pool = &pool;
+  a.cancel = cancel;
   attention(a);
+  if (cancelled(cancel)) throw Cancelled();  // unfinished attention must not enter the cache
   cache.commit(s.k.data(), s.v.data(), n, a.want_mass ? s.chunk_mass.data() : nullptr,
                tokens.data());
 

@@ -3,6 +3,7 @@
 // neither knows nor cares which policy they implement.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -32,8 +33,11 @@ class Transformer {
 
   // Runs n tokens through every layer; caches[l] is layer l's cache and receives the tokens.
   // Afterwards scratch.x holds the final-normed hidden state of every token ([n][n_embd]).
+  // Once *cancel is set (polled between blocks and inside attention) it throws kvc::Cancelled,
+  // leaving the caches of the layers already done holding the chunk: reset them.
   void forward(std::span<const int32_t> tokens, std::span<LayerKvCache* const> caches,
-               const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s) const;
+               const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s,
+               const std::atomic<bool>* cancel = nullptr) const;
 
   // Logits of tokens [t0, t0 + n) of the last forward pass, [n][vocab] into out.
   void logits(const ForwardScratch& s, int t0, int n, float* out, ThreadPool& pool,
@@ -48,7 +52,8 @@ class Transformer {
  private:
   // tokens: the chunk's ids, which the cache receives with its keys and values.
   void attention_block(int layer, std::span<const int32_t> tokens, LayerKvCache& cache,
-                       const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s) const;
+                       const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s,
+                       const std::atomic<bool>* cancel) const;
   void ffn_block(int layer, int n, ThreadPool& pool, ForwardScratch& s) const;
 
   const ModelConfig& config_;

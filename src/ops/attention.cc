@@ -317,6 +317,7 @@ void attention(const AttentionArgs& a) {
   float* const rows = rows_buf.data();
 
   for (int j0 = 0; j0 < n; j0 += block) {
+    if (a.cancel && a.cancel->load(std::memory_order_relaxed)) return;
     const int j1 = std::min(n, j0 + block);
     // Work items: (up to kTokenBlock consecutive tokens, query head). The tokens of an item
     // share the cached segments, so those keys and values are read once for all of them; the

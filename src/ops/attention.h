@@ -2,6 +2,7 @@
 // the per-key attention mass the cache policies score with. See cache/kv_cache.h for the view.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "cache/kv_cache.h"
@@ -35,6 +36,9 @@ struct AttentionArgs {
   float* chunk_mass = nullptr;    // [n_kv_heads][n_tokens]: mass each chunk token received
   float* out = nullptr;           // [n_tokens][n_q_heads][head_dim]
   ThreadPool* pool = nullptr;     // null: run on the calling thread
+  // Polled between blocks of queries: once set, attention returns early and `out` and the masses
+  // are unfinished (the caller throws them away). A long chunk stops within milliseconds.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // The fast kernel.

@@ -1,14 +1,21 @@
 // The kvcascade binary as a user meets it: exit codes, error lines, JSON output. The binary is
 // found next to this test executable (both live in the build directory), or at $KVC_BIN.
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -38,19 +45,106 @@ struct Result {
   std::string err;
 };
 
-// Runs `kvcascade ARGS` through the shell (ARGS may redirect stdin), capturing both streams.
-Result run(const std::string& args, const std::string& cwd = "") {
+fs::path scratch_dir() {
   const fs::path dir = fs::temp_directory_path() / ("kvc_cli_test_" + std::to_string(getpid()));
   fs::create_directories(dir);
-  const fs::path out = dir / "out", err = dir / "err";
+  return dir;
+}
+
+// Runs `kvcascade ARGS` through the shell (ARGS may redirect stdin), capturing both streams;
+// stdout goes to `stdout_path` instead when one is given (and is then not captured).
+Result run(const std::string& args, const std::string& cwd = "", const std::string& stdout_path = "") {
+  const fs::path dir = scratch_dir();
+  const fs::path out = stdout_path.empty() ? dir / "out" : fs::path(stdout_path), err = dir / "err";
   std::string cmd = fmt::format("'{}' {} >'{}' 2>'{}'", binary(), args, out.string(), err.string());
   if (!cwd.empty()) cmd = fmt::format("cd '{}' && {}", cwd, cmd);
   const int status = std::system(cmd.c_str());
   Result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
+  if (stdout_path.empty()) r.out = slurp(out);
   r.err = slurp(err);
   return r;
+}
+
+// A small text file to score, in the scratch directory.
+std::string small_text() {
+  const fs::path p = scratch_dir() / "text.txt";
+  std::ofstream(p) << "In the beginning God created the heaven and the earth. And the earth was "
+                      "without form, and void; and darkness was upon the face of the deep.\n";
+  return p.string();
+}
+
+// A kvcascade process the test talks to while it runs: stdin a pipe, stdout and stderr files,
+// signals sent to it directly (not to a shell).
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& args) {
+    const fs::path dir = scratch_dir();
+    out_ = dir / "child_out", err_ = dir / "child_err";
+    int fds[2];
+    if (pipe(fds) != 0) throw std::runtime_error("pipe");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[0], 0);
+    posix_spawn_file_actions_addclose(&actions, fds[1]);
+    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> argv = {binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> ptrs;
+    for (std::string& a : argv) ptrs.push_back(a.data());
+    ptrs.push_back(nullptr);
+    if (posix_spawn(&pid_, ptrs[0], &actions, nullptr, ptrs.data(), environ) != 0)
+      throw std::runtime_error("posix_spawn");
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[0]);
+    stdin_ = fds[1];
+  }
+  ~Child() {
+    close_stdin();
+    if (pid_ > 0 && !done_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  void write_stdin(const std::string& text) {
+    if (::write(stdin_, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+      ADD_FAILURE() << "write to the child's stdin";
+  }
+  void close_stdin() {
+    if (stdin_ >= 0) close(stdin_);
+    stdin_ = -1;
+  }
+  void signal(int sig) { kill(pid_, sig); }
+  std::string out() const { return slurp(out_); }
+  std::string err() const { return slurp(err_); }
+  // Polls until `ready` holds (true) or `seconds` pass (false).
+  bool wait_until(const std::function<bool()>& ready, double seconds) const {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < end) {
+      if (ready()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return ready();
+  }
+  // The exit code, -signal when a signal ended it, or -1000 if it runs past `seconds` (then killed).
+  int wait(double seconds) {
+    int status = 0;
+    const bool exited = wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, seconds);
+    if (!exited) return -1000;
+    done_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  bool done_ = false;
+  fs::path out_, err_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 int count_lines(const std::string& s) {
@@ -129,6 +223,118 @@ TEST_F(Cli, OutOfRangeValuesExit2) {
   EXPECT_EQ(run("bench -m /x.gguf --along 64,80 -n 16").code, 2) << "-n + 1 tokens come between";
   EXPECT_EQ(run("bench -m /x.gguf --along 64,1x").code, 2);
   EXPECT_EQ(run("bench -m /x.gguf --along 64 -d 8").code, 2);
+}
+
+// One check of the cache flags for every subcommand (the factory's own): a cache that cannot
+// be built is a flag error before the model loads, not exit 1 after it.
+TEST_F(Cli, ImpossibleCachesAreFlagErrors) {
+  for (const char* cmd : {"generate -p hi", "info", "bench", "chat", "perplexity -f /x.txt",
+                          "passkey"}) {
+    SCOPED_TRACE(cmd);
+    const std::string base = std::string(cmd) + " -m /nonexistent.gguf ";
+    const Result many = run(base + "--cascades 64");
+    EXPECT_EQ(many.code, 2);
+    EXPECT_NE(many.err.find("--cascades must be in 1..30, got 64"), std::string::npos) << many.err;
+    const Result h2o = run(base + "--cache h2o --cache-size 1");
+    EXPECT_EQ(h2o.code, 2);
+    EXPECT_NE(h2o.err.find("--cache-size must be at least 2 for h2o"), std::string::npos) << h2o.err;
+  }
+}
+
+// Slot counts that overflowed an int (UBSan: signed overflow in kv_cache_bytes and the cascade
+// constructor) are out of range, named by their flag.
+TEST_F(Cli, HugeCacheFlagsExit2NamingTheFlag) {
+  const Result info = run("info -m /nonexistent.gguf --sinks 2147483647");
+  EXPECT_EQ(info.code, 2);
+  EXPECT_NE(info.err.find("--sinks"), std::string::npos) << info.err;
+  const Result gen = run("generate -m /nonexistent.gguf --sinks 2147483647 -p hi");
+  EXPECT_EQ(gen.code, 2);
+  EXPECT_NE(gen.err.find("--sinks"), std::string::npos) << gen.err;
+  const Result size = run("generate -m /nonexistent.gguf --cache window --cache-size 2147483647 -p hi");
+  EXPECT_EQ(size.code, 2);
+  EXPECT_NE(size.err.find("--cache-size"), std::string::npos) << size.err;
+  EXPECT_EQ(run("generate -m /nonexistent.gguf --cache full -c 9223372036854775807 -p hi").code, 2);
+}
+
+// Token counts that overflowed int64 when multiplied by k, or an int when cast.
+TEST_F(Cli, HugeTokenCountsExit2NamingTheFlag) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"bench --along 9223372036854775807k", "--along"},
+      {"passkey --lengths 9223372036854775807k", "--lengths"},
+      {"passkey --lengths 9223372036854775808", "--lengths"},
+      {"bench -d 4294967300", "--depth"},
+      {"bench -n 2147483647", "--n-gen"}};
+  for (const auto& [args, flag] : cases) {
+    const Result r = run(std::string(args) + " -m /nonexistent.gguf");
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_NE(r.err.find(flag), std::string::npos) << args << ": " << r.err;
+  }
+}
+
+// --quick sets the cache size; a message about it must not blame a --cache-size never typed.
+TEST_F(Cli, QuickPresetIsNamedInCacheErrors) {
+  const Result r = run("perplexity -m /nonexistent.gguf -f /x.txt --quick --cascades 3");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--quick's cache size (512) must be a multiple of --cascades (3)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("--cache-size"), std::string::npos) << r.err;
+  const Result typed = run("perplexity -m /nonexistent.gguf -f /x.txt --quick --cache-size 100 --cascades 3");
+  EXPECT_NE(typed.err.find("--cache-size (100)"), std::string::npos) << typed.err;
+}
+
+// Integers are decimal and in range: no octal, hex, empty or clamped values.
+TEST_F(Cli, IntegerFlagsAreStrictDecimals) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"-n 0x10", "--n-predict"}, {"-n ''", "--n-predict"}, {"-n ' 5'", "--n-predict"},
+      {"-n +5", "--n-predict"}, {"-n 5k", "--n-predict"}, {"-t 0x2", "--threads"},
+      {"--seed 18446744073709551615", "--seed"}, {"--seed -9223372036854775809", "--seed"},
+      {"--sinks 2147483648", "--sinks"}, {"--top-k 1e3", "--top-k"}, {"--stride 0b11", "--stride"}};
+  for (const auto& [flag, name] : cases) {
+    const Result r = run(std::string("generate -m /nonexistent.gguf -p hi ") + flag);
+    EXPECT_EQ(r.code, 2) << flag << ": " << r.err;
+    EXPECT_NE(r.err.find(name), std::string::npos) << flag << ": " << r.err;
+  }
+  EXPECT_EQ(run("info -m /nonexistent.gguf --max-array -1").code, 2);
+  EXPECT_EQ(run("bench -m /nonexistent.gguf -d 0x10").code, 2);
+  EXPECT_EQ(run("perplexity -m /nonexistent.gguf -f /x.txt --max-tokens 010k").code, 2);
+  EXPECT_EQ(run("passkey -m /nonexistent.gguf --samples 0x1").code, 2);
+  // A well-formed value passes the parser: the run gets as far as the missing model.
+  EXPECT_EQ(run("generate -m /nonexistent.gguf -p hi -n 010 --seed 18446744073709551 -t 2").code, 1);
+}
+
+TEST_F(Cli, PerplexityMaxTokensOneIsAFlagError) {
+  const Result r = run("perplexity -m /nonexistent.gguf -f /x.txt --max-tokens 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--max-tokens"), std::string::npos) << r.err;
+}
+
+// A directory opens as an empty stream: it must not become an empty prompt.
+TEST_F(Cli, DirectoryAsTextFileIsRejected) {
+  const std::string dir = scratch_dir().string();
+  const Result gen = run("generate -m /nonexistent.gguf -f '" + dir + "'");
+  EXPECT_EQ(gen.code, 1);
+  EXPECT_NE(gen.err.find("is a directory"), std::string::npos) << gen.err;
+  const Result ppl = run("perplexity -m /nonexistent.gguf -f '" + dir + "'");
+  EXPECT_EQ(ppl.code, 1);
+  EXPECT_NE(ppl.err.find("is a directory"), std::string::npos) << ppl.err;
+}
+
+// An output file that cannot be written is found before the run (here before the model loads).
+TEST_F(Cli, UnwritableOutputFileFailsBeforeTheRun) {
+  const Result csv = run("passkey -m /nonexistent.gguf --csv /nonexistent/dir/x.csv");
+  EXPECT_EQ(csv.code, 1);
+  EXPECT_NE(csv.err.find("--csv"), std::string::npos) << csv.err;
+  const Result slots = run("perplexity -m /nonexistent.gguf -f /x.txt --slots-out /nonexistent/dir/x");
+  EXPECT_EQ(slots.code, 1);
+  EXPECT_NE(slots.err.find("--slots-out"), std::string::npos) << slots.err;
+  const Result dir = run("passkey -m /nonexistent.gguf --csv '" + scratch_dir().string() + "'");
+  EXPECT_EQ(dir.code, 1);
+  EXPECT_NE(dir.err.find("is a directory"), std::string::npos) << dir.err;
+  // The check leaves nothing behind.
+  const fs::path fresh = scratch_dir() / "fresh.csv";
+  EXPECT_EQ(run("passkey -m /nonexistent.gguf --csv '" + fresh.string() + "'").code, 1);
+  EXPECT_FALSE(fs::exists(fresh));
 }
 
 TEST_F(CliWithModel, InfoJsonDescribesTheModel) {
@@ -302,6 +508,144 @@ TEST_F(Cli, BadSpanAndPasskeyFlagsExit2) {
   EXPECT_EQ(run("passkey -m /x.gguf --haystack sand").code, 2);
   EXPECT_EQ(run("passkey -m /x.gguf --needle pin").code, 2);
   EXPECT_EQ(run("passkey -m /x.gguf --protocol ruler").code, 2);
+}
+
+// Output that cannot be written is an error (exit 1), found after the buffers are flushed.
+TEST_F(CliWithModel, FullStdoutExits1) {
+  const Result info = run("info -m '" + kSmolLM + "'", "", "/dev/full");
+  EXPECT_EQ(info.code, 1);
+  EXPECT_NE(info.err.find("standard output"), std::string::npos) << info.err;
+  const Result gen = run("generate -m '" + kSmolLM + "' -p hi -n 4 --temp 0 -t 2", "", "/dev/full");
+  EXPECT_EQ(gen.code, 1);
+  const Result json = run("generate -m '" + kSmolLM + "' -p hi -n 4 --temp 0 -t 2 --json", "", "/dev/full");
+  EXPECT_EQ(json.code, 1);
+}
+
+// A result file that fails at the end (here at close: /dev/full takes the open) costs exit 1,
+// but the results are on stdout all the same.
+TEST_F(CliWithModel, FailingResultFileKeepsTheResults) {
+  const Result csv = run("passkey -m '" + kSmolLM + "' --lengths 128 --samples 1 -t 2 --csv /dev/full");
+  EXPECT_EQ(csv.code, 1);
+  EXPECT_NE(csv.err.find("--csv"), std::string::npos) << csv.err;
+  EXPECT_NE(csv.out.find("length"), std::string::npos) << csv.out;
+  EXPECT_NE(csv.out.find("128"), std::string::npos) << csv.out;
+  const Result slots = run("perplexity -m '" + kSmolLM + "' -f '" + small_text() +
+                           "' -t 2 --json --slots-out /dev/full");
+  EXPECT_EQ(slots.code, 1);
+  EXPECT_NE(slots.err.find("--slots-out"), std::string::npos) << slots.err;
+  EXPECT_GT(nlohmann::json::parse(slots.out)["scored"].get<int>(), 10) << slots.out;
+}
+
+// The passkey prompt's fixed parts take more than 64 tokens: a flag error, before any sample.
+TEST_F(CliWithModel, PasskeyLengthTooShortIsAFlagError) {
+  const Result r = run("passkey -m '" + kSmolLM + "' --lengths 64,2048 -t 2");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--lengths"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+// A path (or model name) that is not UTF-8 gets U+FFFD in every --json report, perplexity's too.
+TEST_F(CliWithModel, JsonReportsSurviveANonUtf8Path) {
+  const fs::path link = scratch_dir() / "model-\xff.gguf";
+  fs::remove(link);
+  fs::create_symlink(kSmolLM, link);
+  const Result ppl = run("perplexity -m '" + link.string() + "' -f '" + small_text() + "' -t 2 --json");
+  ASSERT_EQ(ppl.code, 0) << ppl.err;
+  EXPECT_NE(nlohmann::json::parse(ppl.out)["model_file"].get<std::string>().find("\uFFFD"),
+            std::string::npos);
+  const Result info = run("info -m '" + link.string() + "' --json");
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_NE(nlohmann::json::parse(info.out)["file"]["path"].get<std::string>().find("\uFFFD"),
+            std::string::npos);
+  fs::remove(link);
+}
+
+// Ctrl-C in generate --json: the JSON object of what was generated, exit 130.
+TEST_F(CliWithModel, InterruptedGenerateJsonPrintsWhatItHas) {
+  Child c({"generate", "-m", kSmolLM, "-p", "Once upon a time", "--temp", "0", "-n", "-1",
+           "--ignore-eos", "--report-every", "8", "--json", "-t", "2"});
+  ASSERT_TRUE(c.wait_until([&] { return c.err().find("[stream]") != std::string::npos; }, 60))
+      << c.err();
+  c.signal(SIGINT);
+  ASSERT_EQ(c.wait(20), 130) << c.err();
+  const auto j = nlohmann::json::parse(c.out());
+  EXPECT_EQ(j["stop"], "interrupted");
+  EXPECT_GE(j["n_generated"].get<int>(), 8);
+  EXPECT_EQ(j["tokens"].size(), j["n_generated"].get<size_t>());
+}
+
+// SIGTERM (systemd, timeout) acts as Ctrl-C: the text so far and the stats line.
+TEST_F(CliWithModel, TerminatedGenerateKeepsItsStatsLine) {
+  Child c({"generate", "-m", kSmolLM, "-p", "Once upon a time", "--temp", "0", "-n", "-1",
+           "--ignore-eos", "-t", "2"});
+  ASSERT_TRUE(c.wait_until([&] { return c.out().size() > 20; }, 60)) << c.err();
+  c.signal(SIGTERM);
+  ASSERT_EQ(c.wait(20), 130) << c.err();
+  EXPECT_NE(c.err().find("stop: interrupted"), std::string::npos) << c.err();
+}
+
+// bench reports the tests it finished when interrupted (a long stretch is still prefilling).
+TEST_F(CliWithModel, InterruptedBenchReportsWhatItFinished) {
+  Child c({"bench", "-m", kSmolLM, "--along", "32,1000000", "-n", "4", "--cache", "window",
+           "--sinks", "4", "--cache-size", "64", "--json", "-t", "2"});
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  c.signal(SIGINT);
+  ASSERT_EQ(c.wait(20), 130) << c.err();
+  const auto j = nlohmann::json::parse(c.out());
+  ASSERT_TRUE(j.is_array());
+  EXPECT_LE(j.size(), 2u);  // pp32 and tg4 @ d32 at most: the million-token stretch never ends
+  EXPECT_NE(c.err().find("interrupted"), std::string::npos) << c.err();
+}
+
+// Cancellation is polled inside a stride, not only between strides: one long stride stops
+// within a moment, with the (empty) partial result.
+TEST_F(CliWithModel, InterruptedPerplexityStopsInsideALongStride) {
+  const fs::path text = scratch_dir() / "long.txt";
+  {
+    std::ofstream out(text);
+    for (int i = 0; i < 400; ++i) out << "The quick brown fox jumps over the lazy dog. ";
+  }
+  Child c({"perplexity", "-m", kSmolLM, "-f", text.string(), "--stride", "4096", "--max-tokens",
+           "4096", "--cache", "full", "--json", "-t", "2"});
+  ASSERT_TRUE(c.wait_until([&] { return c.err().find("perplexity:") != std::string::npos; }, 60))
+      << c.err();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // well inside the stride
+  const auto t0 = std::chrono::steady_clock::now();
+  c.signal(SIGINT);
+  ASSERT_EQ(c.wait(120), 130) << c.err();
+  EXPECT_LT(seconds_since(t0), 3.0) << "the stride ran on after Ctrl-C";
+  const auto j = nlohmann::json::parse(c.out());
+  EXPECT_TRUE(j["cancelled"].get<bool>());
+  EXPECT_EQ(j["tokens_fed"], 0);
+}
+
+// Ctrl-C in chat ends the reply; the chat goes on to the next line.
+TEST_F(CliWithModel, InterruptInChatEndsTheReplyOnly) {
+  Child c({"chat", "-m", kSmolLM, "--temp", "0", "-n", "4000", "-t", "2"});
+  c.write_stdin("Count from 1 to 1000, one number per line.\n");
+  ASSERT_TRUE(c.wait_until([&] { return c.out().size() > 40; }, 60)) << c.err();
+  c.signal(SIGINT);
+  // The reply ends with its newline; then the next turn is answered.
+  ASSERT_TRUE(c.wait_until([&] { return c.out().back() == '\n'; }, 20)) << c.out();
+  const size_t first_reply = c.out().size();
+  c.write_stdin("Say hello.\n");
+  c.close_stdin();
+  ASSERT_EQ(c.wait(60), 0) << c.err();
+  EXPECT_GT(c.out().size(), first_reply + 1) << c.out();
+}
+
+// --cache full: a conversation that outgrows -c ends with chat's notice, exit 0.
+TEST_F(CliWithModel, ChatWithAFullContextEndsWithANotice) {
+  const fs::path turns = scratch_dir() / "turns.txt";
+  // The third turn alone does not fit in what is left.
+  std::ofstream(turns) << "Hello!\nWhat is 2+2?\nPlease tell me, in as many words as you like, "
+                          "everything you know about the long history of the city of Paris, its "
+                          "bridges and its river.\n";
+  const Result r = run("chat -m '" + kSmolLM + "' --cache full -c 80 --temp 0 -n 4 -t 2 < '" +
+                       turns.string() + "'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("the context is full"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("error"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <random>
 
@@ -67,7 +68,7 @@ struct Fixture {
     std::vector<std::vector<float>> mass;
   };
 
-  Result run(bool fast, ThreadPool* pool) {
+  Result run(bool fast, ThreadPool* pool, const std::atomic<bool>* cancel = nullptr) {
     for (auto& m : mass) std::fill(m.begin(), m.end(), 0.5f);
     Result r;
     r.out.assign(q.size(), NAN);
@@ -80,6 +81,7 @@ struct Fixture {
     a.softcap = c.softcap, a.window = c.window;
     a.want_mass = c.want_mass, a.beta = c.beta, a.mass_max = c.mass_max;
     a.chunk_mass = r.chunk_mass.data(), a.out = r.out.data(), a.pool = pool;
+    a.cancel = cancel;
     fast ? attention(a) : attention_reference(a);
     r.mass = mass;
     return r;
@@ -100,6 +102,19 @@ void compare(const Case& c, ThreadPool* pool, uint32_t seed = 1) {
   if (!c.want_mass) return;
   expect_close(got.chunk_mass, ref.chunk_mass, 2e-5f, "chunk_mass");
   for (size_t i = 0; i < ref.mass.size(); ++i) expect_close(got.mass[i], ref.mass[i], 2e-5f, "mass");
+}
+
+// A cancelled attention returns before the query blocks (Ctrl-C inside a long prefill); an
+// unset flag changes nothing.
+TEST(Attention, StopsWhenCancelled) {
+  ThreadPool pool(2);
+  Fixture f({16, 4, 2, 16, {20, 5}}, 3);
+  std::atomic<bool> cancel{true};
+  const auto stopped = f.run(true, &pool, &cancel);
+  for (float x : stopped.out) ASSERT_TRUE(std::isnan(x)) << "attention ran on";
+  cancel = false;
+  const auto ran = f.run(true, &pool, &cancel);
+  expect_close(ran.out, f.run(true, &pool).out, 0.0f, "out");
 }
 
 TEST(Attention, DecodeMatchesReference) {

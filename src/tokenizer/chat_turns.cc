@@ -1,0 +1,65 @@
+#include "tokenizer/chat_turns.h"
+
+#include <cctype>
+
+namespace kvc {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const size_t a = s.find_first_not_of(" \t\r\n");
+  if (a == std::string::npos) return "";
+  const size_t b = s.find_last_not_of(" \t\r\n");
+  return s.substr(a, b - a + 1);
+}
+
+}  // namespace
+
+size_t chat_resume_point(const std::string& rendered, const std::string& at_gen,
+                         const std::string& reply) {
+  const std::string seen = at_gen + reply;
+  if (rendered.compare(0, seen.size(), seen) == 0) return seen.size();
+  if (rendered.compare(0, at_gen.size(), at_gen) != 0) return std::string::npos;
+  size_t i = at_gen.size();
+  while (i < rendered.size() && std::isspace(static_cast<unsigned char>(rendered[i]))) ++i;
+  const std::string trimmed = trim(reply);
+  if (rendered.compare(i, trimmed.size(), trimmed) != 0) return std::string::npos;
+  return i + trimmed.size();
+}
+
+ChatTurns::ChatTurns(ChatFormat format, const std::string& system) : format_(format) {
+  if (!system.empty()) head_.push_back({"system", system});
+}
+
+ChatTurns::Next ChatTurns::user(const std::string& message) {
+  // The window the template sees: the head, the last exchange, the new message. The text before
+  // the last exchange is in the session already and is not rendered again.
+  std::vector<ChatMessage> window = head_;
+  window.insert(window.end(), last_.begin(), last_.end());
+  window.push_back({"user", message});
+  const std::string rendered = apply_chat_template(format_, window, true);
+  Next next;
+  const size_t resume = last_.empty() ? std::string::npos
+                                      : chat_resume_point(rendered, at_gen_, last_[1].content);
+  next.restart = resume == std::string::npos;
+  next.text = next.restart ? rendered : rendered.substr(resume);
+
+  std::vector<ChatMessage> upto_reply = head_;
+  upto_reply.push_back({"user", message});
+  at_gen_ = apply_chat_template(format_, upto_reply, true);
+  last_ = {{"user", message}, {"assistant", ""}};
+  return next;
+}
+
+void ChatTurns::assistant(const std::string& reply) {
+  if (!last_.empty()) last_[1].content = reply;
+}
+
+size_t ChatTurns::held_bytes() const {
+  size_t n = at_gen_.size();
+  for (const auto* messages : {&head_, &last_})
+    for (const ChatMessage& m : *messages) n += m.role.size() + m.content.size();
+  return n;
+}
+
+}  // namespace kvc
