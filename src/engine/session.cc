@@ -1,6 +1,7 @@
 #include "engine/session.h"
 
 #include <algorithm>
+#include <cstring>
 #include <thread>
 
 #include "base/error.h"
@@ -17,6 +18,22 @@ int resolve_threads(int requested) {
 
 // Tokens whose logits are computed together when scoring text.
 constexpr int kLogitBlock = 16;
+
+// Throws if any of n logits is NaN or infinite. A sane model never produces one; a broken file
+// (weights, norms, scales) does, and sampling from NaN would silently pick token 0. An integer
+// test on the exponent bits, so the loop vectorizes: one cheap pass per row.
+void check_finite(const float* logits, size_t n, int64_t position) {
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &logits[i], sizeof bits);
+    bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  if (bad)
+    fail("the model produced non-finite logits (NaN/Inf) at token {}: its weights or metadata "
+         "are broken",
+         position);
+}
 
 }  // namespace
 
@@ -56,9 +73,11 @@ void Session::feed(std::span<const int32_t> tokens) {
   for (size_t i = 0; i < tokens.size(); i += stride) {
     const auto chunk = tokens.subspan(i, std::min(stride, tokens.size() - i));
     feed_chunk(chunk);
-    if (i + chunk.size() == tokens.size())
+    if (i + chunk.size() == tokens.size()) {
       model_.transformer().logits(scratch_, static_cast<int>(chunk.size()) - 1, 1, logits_.data(),
                                   pool_, logits_act_);
+      check_finite(logits_.data(), logits_.size(), n_past_);
+    }
   }
 }
 
@@ -74,6 +93,8 @@ void Session::feed_scored(std::span<const int32_t> tokens,
     for (int b = 0; b < n; b += kLogitBlock) {
       const int m = std::min(kLogitBlock, n - b);
       model_.transformer().logits(scratch_, b, m, block_logits_.data(), pool_, logits_act_);
+      const int64_t first = n_past_ - n + b + 1;  // the token the block's first row predicts
+      check_finite(block_logits_.data(), static_cast<size_t>(m) * vocab, first);
       for (int j = 0; j < m; ++j)
         on_logits(static_cast<int64_t>(i) + b + j, block_logits_.data() + static_cast<size_t>(j) * vocab);
     }
