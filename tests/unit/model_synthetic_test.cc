@@ -500,5 +500,24 @@ TEST(ModelSynthetic, UnsupportedRopeScalingIsNamed) {
   EXPECT_NE(msg.find("not supported"), std::string::npos) << msg;
 }
 
+// Metadata that can only produce garbage is a load error naming the key.
+TEST(ModelSynthetic, UnusableNormEpsilonIsNamed) {
+  for (float eps : {0.0f, -1.0f, NAN, INFINITY}) {
+    TinyModelSpec spec;
+    spec.rms_eps = eps;
+    const std::string msg = load_error("eps", spec);
+    EXPECT_NE(msg.find("llama.attention.layer_norm_rms_epsilon"), std::string::npos) << eps << ": " << msg;
+  }
+}
+
+TEST(ModelSynthetic, UnusableRopeBaseIsNamed) {
+  for (double base : {0.0, -10000.0, 1.0, double(NAN), double(INFINITY)}) {
+    TinyModelSpec spec;
+    spec.rope_base = base;
+    const std::string msg = load_error("rope_base", spec);
+    EXPECT_NE(msg.find("llama.rope.freq_base"), std::string::npos) << base << ": " << msg;
+  }
+}
+
 }  // namespace
 }  // namespace kvc
