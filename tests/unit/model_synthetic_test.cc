@@ -519,5 +519,22 @@ TEST(ModelSynthetic, UnusableRopeBaseIsNamed) {
   }
 }
 
+TEST(ModelSynthetic, NonFiniteNormWeightIsNamed) {
+  for (const char* tensor : {"blk.1.attn_norm.weight", "output_norm.weight", "blk.0.ffn_norm.weight"}) {
+    TinyModelSpec spec;
+    spec.nan_tensor = tensor;
+    const std::string msg = load_error("nan_norm", spec);
+    EXPECT_NE(msg.find(fmt::format("tensor '{}' holds nan at element 0", tensor)), std::string::npos)
+        << msg;
+  }
+}
+
+TEST(ModelSynthetic, NonPositiveRopeFreqFactorIsNamed) {
+  TinyModelSpec spec = llama3_spec();
+  spec.rope_freqs[1] = 0.0f;
+  const std::string msg = load_error("rope_freqs_zero", spec);
+  EXPECT_NE(msg.find("rope_freqs.weight holds 0 at element 1"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace kvc
