@@ -1,10 +1,16 @@
 // The factory: validates the user's choice and builds the policy.
 #include "cache/kv_cache.h"
 
+#include <limits>
+
 #include "base/error.h"
 #include "cache/policies.h"
 
 namespace kvc {
+
+int64_t cache_slots(const CacheConfig& c) {
+  return c.policy == "full" ? c.context : static_cast<int64_t>(c.sinks) + c.size;
+}
 
 std::unique_ptr<LayerKvCache> make_layer_cache(const CacheConfig& c, const KvShape& shape,
                                                const KeyRotator& rotator) {
@@ -16,6 +22,9 @@ std::unique_ptr<LayerKvCache> make_layer_cache(const CacheConfig& c, const KvSha
   }
   if (c.sinks < 0) fail("kv cache: sinks must be >= 0, got {}", c.sinks);
   if (c.size <= 0) fail("kv cache: size must be positive, got {}", c.size);
+  // The policies index slots with int.
+  if (cache_slots(c) > std::numeric_limits<int>::max())
+    fail("kv cache: {} sinks + {} slots is too many slots", c.sinks, c.size);
   if (c.policy == "window") return make_window_cache(c.sinks, c.size, shape, rotator);
   if (!(c.beta > 0.0f && c.beta <= 1.0f)) fail("kv cache: beta must be in (0, 1], got {}", c.beta);
   if (c.policy == "cascade") {

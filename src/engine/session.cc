@@ -1,7 +1,11 @@
 #include "engine/session.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 #include <thread>
 
 #include "base/error.h"
@@ -15,6 +19,14 @@ int resolve_threads(int requested) {
   const unsigned hw = std::thread::hardware_concurrency();
   return hw > 0 ? static_cast<int>(hw) : 1;
 }
+
+// Physical memory of the machine, 0 if unknown.
+uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
+
+double gib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
 
 // Tokens whose logits are computed together when scoring text.
 constexpr int kLogitBlock = 16;
@@ -40,7 +52,21 @@ void check_finite(const float* logits, size_t n, int64_t position) {
 Session::Session(const Model& model, const SessionOptions& options)
     : model_(model), options_(options), pool_(resolve_threads(options.threads)) {
   if (options_.stride < 1) fail("--stride must be at least 1, got {}", options_.stride);
-  caches_ = model.transformer().make_caches(options_.cache);
+  // Checked before allocating: one wrong value must say what it asks for, not exhaust memory.
+  const uint64_t need = model.transformer().kv_bytes(options_.cache);
+  const uint64_t have = physical_memory_bytes();
+  if (have > 0 && need > have)
+    fail("the KV cache needs {} bytes ({:.1f} GiB), more than this machine's memory ({:.1f} GiB): "
+         "lower -c or --cache-size",
+         need, gib(need), gib(have));
+  try {
+    caches_ = model.transformer().make_caches(options_.cache);
+  } catch (const std::bad_alloc&) {
+    fail("out of memory allocating the KV cache of {} bytes ({:.1f} GiB): lower -c or --cache-size",
+         need, gib(need));
+  } catch (const std::length_error&) {
+    fail("the KV cache of {} bytes ({:.1f} GiB) cannot be allocated", need, gib(need));
+  }
   for (auto& c : caches_) cache_ptrs_.push_back(c.get());
   logits_.assign(model.config().vocab_size, 0.0f);
 }

@@ -1,8 +1,10 @@
 // Session on a tiny synthetic model, at its failure boundaries: a model that computes NaN stops
-// with an error instead of handing NaN logits to a sampler (which would pick token 0 forever).
+// with an error instead of handing NaN logits to a sampler (which would pick token 0 forever),
+// and a cache that cannot fit in memory says how big it is instead of std::bad_alloc.
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,30 @@ TEST(Session, NonFiniteActivationsStopTheStream) {
   s.feed(kTokens);  // token 0 is not among them
   const std::string msg = error_of([&] { s.feed(std::vector<int32_t>{0}); });
   EXPECT_NE(msg.find("non-finite logits (NaN/Inf) at token 6"), std::string::npos) << msg;
+}
+
+TEST(Session, ACacheTooLargeForMemoryStatesItsSize) {
+  const auto model = tiny_model("huge_cache", TinyModelSpec{});
+  SessionOptions o = one_thread();
+  o.cache.context = int64_t{1} << 40;  // 2 layers x 2 KV heads x 8 dims x 8 bytes: 2^48 bytes
+  const std::string msg = error_of([&] { Session s(*model, o); });
+  EXPECT_NE(msg.find("the KV cache needs 281474976710656 bytes"), std::string::npos) << msg;
+
+  o.cache.context = std::numeric_limits<int64_t>::max();  // would overflow size_t
+  const std::string overflow = error_of([&] { Session s(*model, o); });
+  EXPECT_NE(overflow.find("the KV cache needs"), std::string::npos) << overflow;
+}
+
+TEST(Session, TooManyBoundedSlotsAreRefused) {
+  const auto model = tiny_model("many_slots", TinyModelSpec{});
+  SessionOptions o = one_thread("cascade");
+  o.cache.sinks = std::numeric_limits<int>::max();  // sinks + size overflows int
+  o.cache.size = 16;
+  const std::string msg = error_of([&] { Session s(*model, o); });
+  // Refused for its size, or (on a machine with 256 GiB to spare) for its slot count.
+  EXPECT_TRUE(msg.find("the KV cache needs") != std::string::npos ||
+              msg.find("is too many slots") != std::string::npos)
+      << msg;
 }
 
 }  // namespace
