@@ -11,6 +11,10 @@ bool uses_span_cascade(const CacheConfig& c) {
                                    c.value_norm_weight || c.unit_score != "sum");
 }
 
+int64_t cache_slots(const CacheConfig& c) {
+  return c.policy == "full" ? c.context : static_cast<int64_t>(c.sinks) + c.size;
+}
+
 std::unique_ptr<LayerKvCache> make_layer_cache(const CacheConfig& c, const KvShape& shape,
                                                const KeyRotator& rotator) {
   if (shape.n_heads <= 0 || shape.head_dim <= 0)

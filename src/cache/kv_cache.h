@@ -143,6 +143,10 @@ class KeyRotator {
   virtual void rotate(float* key, int64_t delta) const = 0;
 };
 
+// Slots per KV head that a layer cache of `config` holds: the context of `full`, sinks + size
+// for the bounded policies. In 64 bits, so that no choice of values overflows it.
+int64_t cache_slots(const CacheConfig& config);
+
 // Makes the layer cache that `config` asks for; throws kvc::Error on a bad config
 // (cache_config_error).
 std::unique_ptr<LayerKvCache> make_layer_cache(const CacheConfig& config, const KvShape& shape,

@@ -129,7 +129,9 @@ void validate(const PromptFlags& flags) {
 
 std::unique_ptr<Model> load_model(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
+  // Only a path that is truly absent is "not found"; any other failure (a symlink loop, no
+  // permission) is the loader's to name.
+  if (!std::filesystem::exists(path, ec) && !ec) {
     if (path == kDefaultModel)
       fail("model file '{}' not found: run scripts/fetch-model.sh to download it, or pass -m FILE",
            path);

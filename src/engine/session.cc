@@ -1,6 +1,11 @@
 #include "engine/session.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstring>
+#include <new>
+#include <stdexcept>
 #include <thread>
 
 #include "base/cancelled.h"
@@ -18,8 +23,32 @@ int resolve_threads(int requested) {
   return hw > 0 ? static_cast<int>(hw) : 1;
 }
 
+// Physical memory of the machine, 0 if unknown.
+uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
+
+double gib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
+
 // Tokens whose logits are computed together when scoring text.
 constexpr int kLogitBlock = 16;
+
+// Throws if any of n logits is NaN or infinite. A sane model never produces one; a broken file
+// (weights, norms, scales) does, and sampling from NaN would silently pick token 0. An integer
+// test on the exponent bits, so the loop vectorizes: one cheap pass per row.
+void check_finite(const float* logits, size_t n, int64_t position) {
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &logits[i], sizeof bits);
+    bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  if (bad)
+    fail("the model produced non-finite logits (NaN/Inf) at token {}: its weights or metadata "
+         "are broken",
+         position);
+}
 
 }  // namespace
 
@@ -37,7 +66,21 @@ void Session::reconfigure(const CacheConfig& cache) {
     options_.cache.token_kinds = kinds ? kinds : classify_tokens(model_.tokenizer());
   caches_.clear();
   cache_ptrs_.clear();
-  caches_ = model_.transformer().make_caches(options_.cache);
+  // Checked before allocating: one wrong value must say what it asks for, not exhaust memory.
+  const uint64_t need = model_.transformer().kv_bytes(options_.cache);
+  const uint64_t have = physical_memory_bytes();
+  if (have > 0 && need > have)
+    fail("the KV cache needs {} bytes ({:.1f} GiB), more than this machine's memory ({:.1f} GiB): "
+         "lower -c or --cache-size",
+         need, gib(need), gib(have));
+  try {
+    caches_ = model_.transformer().make_caches(options_.cache);
+  } catch (const std::bad_alloc&) {
+    fail("out of memory allocating the KV cache of {} bytes ({:.1f} GiB): lower -c or --cache-size",
+         need, gib(need));
+  } catch (const std::length_error&) {
+    fail("the KV cache of {} bytes ({:.1f} GiB) cannot be allocated", need, gib(need));
+  }
   for (auto& c : caches_) cache_ptrs_.push_back(c.get());
   n_past_ = 0;
 }
@@ -76,9 +119,11 @@ void Session::feed(std::span<const int32_t> tokens) {
   for (size_t i = 0; i < tokens.size(); i += stride) {
     const auto chunk = tokens.subspan(i, std::min(stride, tokens.size() - i));
     feed_chunk(chunk);
-    if (i + chunk.size() == tokens.size())
+    if (i + chunk.size() == tokens.size()) {
       model_.transformer().logits(scratch_, static_cast<int>(chunk.size()) - 1, 1, logits_.data(),
                                   pool_, logits_act_);
+      check_finite(logits_.data(), logits_.size(), n_past_);
+    }
   }
 }
 
@@ -94,6 +139,8 @@ void Session::feed_scored(std::span<const int32_t> tokens,
     for (int b = 0; b < n; b += kLogitBlock) {
       const int m = std::min(kLogitBlock, n - b);
       model_.transformer().logits(scratch_, b, m, block_logits_.data(), pool_, logits_act_);
+      const int64_t first = n_past_ - n + b + 1;  // the token the block's first row predicts
+      check_finite(block_logits_.data(), static_cast<size_t>(m) * vocab, first);
       for (int j = 0; j < m; ++j)
         on_logits(static_cast<int64_t>(i) + b + j, block_logits_.data() + static_cast<size_t>(j) * vocab);
     }

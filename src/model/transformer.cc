@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "base/cancelled.h"
 #include "base/error.h"
@@ -49,6 +50,21 @@ std::vector<std::unique_ptr<LayerKvCache>> Transformer::make_caches(
       caches.push_back(make_layer_cache(policy, shape, ropes_[l]));
   }
   return caches;
+}
+
+uint64_t Transformer::kv_bytes(const CacheConfig& policy) const {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  const uint64_t per_slot = static_cast<uint64_t>(config_.n_kv_heads) * config_.head_dim * 2 *
+                            sizeof(float);
+  uint64_t total = 0;
+  for (int l = 0; l < config_.n_layers; ++l) {
+    const int64_t slots = config_.layer_is_local[l] ? config_.sliding_window : cache_slots(policy);
+    uint64_t layer = 0;
+    if (__builtin_mul_overflow(per_slot, static_cast<uint64_t>(std::max<int64_t>(slots, 0)), &layer) ||
+        __builtin_add_overflow(total, layer, &total))
+      return kMax;
+  }
+  return total;
 }
 
 void Transformer::forward(std::span<const int32_t> tokens, std::span<LayerKvCache* const> caches,

@@ -46,6 +46,9 @@ class Transformer {
   // One cache per layer as the policy asks: global layers follow `policy`, Gemma's local layers
   // keep their native sliding window.
   std::vector<std::unique_ptr<LayerKvCache>> make_caches(const CacheConfig& policy) const;
+  // Bytes of keys and values (f32) that make_caches(policy) allocates over all layers, before
+  // the policies' bookkeeping; saturates at UINT64_MAX instead of overflowing.
+  uint64_t kv_bytes(const CacheConfig& policy) const;
 
   const ModelConfig& config() const { return config_; }
 

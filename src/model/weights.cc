@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "base/error.h"
@@ -43,11 +45,19 @@ class Binder {
       return nullptr;
     }
     if (t->n_elements != n) fail("tensor '{}' has {} elements, expected {}", name, t->n_elements, n);
-    if (t->type == GgmlType::F32 && reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0)
-      return reinterpret_cast<const float*>(t->data);
-    std::vector<float>& out = w_.converted.emplace_back(n);
-    quant::dequantize_row(t->type, t->data, out.data(), n);
-    return out.data();
+    const float* v = nullptr;
+    if (t->type == GgmlType::F32 && reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0) {
+      v = reinterpret_cast<const float*>(t->data);
+    } else {
+      std::vector<float>& out = w_.converted.emplace_back(n);
+      quant::dequantize_row(t->type, t->data, out.data(), n);
+      v = out.data();
+    }
+    // Norms and biases are small: checking them costs nothing, and one NaN in them makes every
+    // logit NaN.
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(v[i])) fail("tensor '{}' holds {} at element {}", name, v[i], i);
+    return v;
   }
 
  private:
@@ -74,6 +84,8 @@ ModelWeights bind_weights(const GgufFile& file, ModelConfig& c) {
     if (f->n_elements != c.rope_dims / 2)
       fail("rope_freqs.weight has {} elements, expected {}", f->n_elements, c.rope_dims / 2);
     const float* factors = b.vector("rope_freqs.weight", c.rope_dims / 2);
+    for (int i = 0; i < c.rope_dims / 2; ++i)  // frequencies are divided by them
+      if (!(factors[i] > 0)) fail("rope_freqs.weight holds {} at element {}", factors[i], i);
     c.rope_scaling.freq_factors.assign(factors, factors + c.rope_dims / 2);
   }
 

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -274,11 +275,19 @@ HWY_INLINE void RoundToInt8(const float* x, int count, float scale, int8_t* q) {
   }
 }
 
+// The largest |x[i]|, or NaN if any x[i] is NaN: Max drops NaN on some targets, and a NaN lost
+// here would turn into finite garbage downstream instead of reaching the logits check.
 HWY_INLINE float AbsMax(const float* x, int count) {
   const hn::ScalableTag<float> df;
   const int N = static_cast<int>(hn::Lanes(df));
   auto m = hn::Zero(df);
-  for (int i = 0; i < count; i += N) m = hn::Max(m, hn::Abs(hn::LoadU(df, x + i)));
+  auto nan = hn::FirstN(df, 0);
+  for (int i = 0; i < count; i += N) {
+    const auto v = hn::LoadU(df, x + i);
+    m = hn::Max(m, hn::Abs(v));
+    nan = hn::Or(nan, hn::IsNaN(v));
+  }
+  if (!hn::AllFalse(df, nan)) return std::numeric_limits<float>::quiet_NaN();
   return hn::GetLane(hn::MaxOfLanes(df, m));
 }
 
@@ -312,7 +321,10 @@ void QuantizeActivationT(GgmlType weight, const float* x, void* dst, int64_t n) 
         std::memset(&b[i], 0, sizeof b[i]);
         continue;
       }
-      const float max = *std::find_if(x, x + kQKK, [&](float v) { return std::fabs(v) == amax; });
+      // The element of largest magnitude, with its sign. A NaN amax matches no element: keep
+      // it, so the scale is NaN too (never read past the block).
+      const float* at = std::find_if(x, x + kQKK, [&](float v) { return std::fabs(v) == amax; });
+      const float max = at != x + kQKK ? *at : amax;
       const float iscale = -127.0f / max;
       RoundToInt8(x, kQKK, iscale, b[i].qs);
       for (int j = 0; j < 16; ++j) {

@@ -17,17 +17,25 @@ namespace kvc::quant::ref {
 
 namespace {
 
-int nearest(float x) { return static_cast<int>(std::nearbyint(x)); }
+// Round to nearest even. NaN gives 0 and huge values saturate, where a plain cast would be
+// undefined; every caller clamps to a few bits anyway.
+int nearest(float x) {
+  constexpr float kLimit = 1 << 24;
+  if (std::isnan(x)) return 0;
+  return static_cast<int>(std::nearbyint(std::clamp(x, -kLimit, kLimit)));
+}
 
 int64_t blocks_of(GgmlType t, int64_t n) {
   row_bytes(t, n);  // validates n against the block size
   return n / info(t).block_size;
 }
 
-// The element of largest magnitude, with its sign (first one on ties).
+// The element of largest magnitude, with its sign (first one on ties); NaN if any is NaN, so
+// a broken input gives a NaN scale rather than finite garbage.
 float signed_absmax(const float* x, int n) {
   float amax = 0, max = 0;
   for (int i = 0; i < n; ++i) {
+    if (std::isnan(x[i])) return x[i];
     if (std::fabs(x[i]) > amax) {
       amax = std::fabs(x[i]);
       max = x[i];
@@ -195,7 +203,13 @@ void quant_q5_0(const float* x, BlockQ5_0* b, int64_t nb) {
 // Shared by Q8_0 and Q8_1: returns the scale; q gets round-to-nearest-even of x * 127 / amax.
 float quant_int8_block(const float* x, int8_t* q) {
   float amax = 0;
-  for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
+  for (int j = 0; j < kQK; ++j) {
+    if (std::isnan(x[j])) {  // std::max would drop it: keep it, so the scale is NaN
+      amax = x[j];
+      break;
+    }
+    amax = std::max(amax, std::fabs(x[j]));
+  }
   const float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
   for (int j = 0; j < kQK; ++j) q[j] = static_cast<int8_t>(nearest(x[j] * id));
   return d;

@@ -140,6 +140,7 @@ GgufWriter tiny_model_writer(const TinyModelSpec& s, TinyWeights& w) {
     if (rows > 0) dims.push_back(name == s.misshape_tensor ? rows + 1 : rows);
     std::vector<float> values = x;
     if (name == s.misshape_tensor) values.resize(values.size() + cols, 0.0f);
+    if (name == s.nan_tensor) values[0] = std::nanf("");
     g.add_tensor_f32(name, dims, values, type);
   };
   const int q_dim = s.n_heads * s.head_dim;

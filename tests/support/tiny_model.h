@@ -35,6 +35,7 @@ struct TinyModelSpec {
   // Deliberate breakage, for loader error tests.
   std::string omit_tensor;     // this tensor is not written
   std::string misshape_tensor; // this matrix is written with its row count plus one
+  std::string nan_tensor;      // this tensor's first value is written as NaN
 };
 
 struct TinyLayer {

@@ -1,12 +1,18 @@
 // The GGUF reader against files written by the test writer: every metadata type round trips,
 // tensors land where the table says, and each kind of broken file gives its own clear error.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <limits>
+#include <utility>
 
 #include "base/error.h"
 #include "gguf/gguf_file.h"
@@ -575,6 +581,61 @@ TEST(GgufOpen, ErrorsNameThePath) {
     EXPECT_EQ(std::string(e.what()), "/nonexistent/model.gguf: No such file or directory");
   }
   EXPECT_THROW(GgufFile::open("/tmp"), Error);
+}
+
+// A path that is not a regular file is named for what it is, and never blocks: opening a FIFO
+// for reading waits for a writer, so the reader must look before it opens.
+TEST(GgufOpen, AFifoIsNamedAndDoesNotBlock) {
+  const std::string fifo = ::testing::TempDir() + "kvc_gguf_fifo_" + std::to_string(getpid());
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  auto opening = std::async(std::launch::async, [&]() -> std::string {
+    try {
+      GgufFile::open(fifo);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  });
+  if (opening.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    ADD_FAILURE() << "opening a FIFO blocked";
+    const int writer = ::open(fifo.c_str(), O_WRONLY);  // releases the blocked open
+    if (writer >= 0) ::close(writer);
+  }
+  EXPECT_EQ(opening.get(), fifo + ": is a FIFO (named pipe), not a GGUF file");
+  std::remove(fifo.c_str());
+}
+
+TEST(GgufOpen, ASymlinkLoopIsNamed) {
+  const std::string a = ::testing::TempDir() + "kvc_gguf_loop_a_" + std::to_string(getpid());
+  const std::string b = ::testing::TempDir() + "kvc_gguf_loop_b_" + std::to_string(getpid());
+  std::remove(a.c_str());
+  std::remove(b.c_str());
+  ASSERT_EQ(symlink(b.c_str(), a.c_str()), 0);
+  ASSERT_EQ(symlink(a.c_str(), b.c_str()), 0);
+  try {
+    GgufFile::open(a);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), a + ": a symbolic link loop (too many levels of symbolic links)");
+  }
+  std::remove(a.c_str());
+  std::remove(b.c_str());
+}
+
+TEST(GgufOpen, DirectoriesAndDevicesAreNamed) {
+  const std::string dir = ::testing::TempDir() + "kvc_gguf_dir_" + std::to_string(getpid());
+  ::mkdir(dir.c_str(), 0700);
+  for (const auto& [path, kind] : {std::pair<std::string, std::string>{dir, "a directory"},
+                                   {"/dev/null", "a character device"}}) {
+    try {
+      GgufFile::open(path);
+      ADD_FAILURE() << "no error for " << path;
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), path + ": is " + kind + ", not a GGUF file");
+    }
+  }
+  ::rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -500,5 +500,41 @@ TEST(ModelSynthetic, UnsupportedRopeScalingIsNamed) {
   EXPECT_NE(msg.find("not supported"), std::string::npos) << msg;
 }
 
+// Metadata that can only produce garbage is a load error naming the key.
+TEST(ModelSynthetic, UnusableNormEpsilonIsNamed) {
+  for (float eps : {0.0f, -1.0f, NAN, INFINITY}) {
+    TinyModelSpec spec;
+    spec.rms_eps = eps;
+    const std::string msg = load_error("eps", spec);
+    EXPECT_NE(msg.find("llama.attention.layer_norm_rms_epsilon"), std::string::npos) << eps << ": " << msg;
+  }
+}
+
+TEST(ModelSynthetic, UnusableRopeBaseIsNamed) {
+  for (double base : {0.0, -10000.0, 1.0, double(NAN), double(INFINITY)}) {
+    TinyModelSpec spec;
+    spec.rope_base = base;
+    const std::string msg = load_error("rope_base", spec);
+    EXPECT_NE(msg.find("llama.rope.freq_base"), std::string::npos) << base << ": " << msg;
+  }
+}
+
+TEST(ModelSynthetic, NonFiniteNormWeightIsNamed) {
+  for (const char* tensor : {"blk.1.attn_norm.weight", "output_norm.weight", "blk.0.ffn_norm.weight"}) {
+    TinyModelSpec spec;
+    spec.nan_tensor = tensor;
+    const std::string msg = load_error("nan_norm", spec);
+    EXPECT_NE(msg.find(fmt::format("tensor '{}' holds nan at element 0", tensor)), std::string::npos)
+        << msg;
+  }
+}
+
+TEST(ModelSynthetic, NonPositiveRopeFreqFactorIsNamed) {
+  TinyModelSpec spec = llama3_spec();
+  spec.rope_freqs[1] = 0.0f;
+  const std::string msg = load_error("rope_freqs_zero", spec);
+  EXPECT_NE(msg.find("rope_freqs.weight holds 0 at element 1"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace kvc

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 #include <hwy/targets.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -325,6 +327,37 @@ TEST_P(QuantSimd, QuantizeActivationMatchesReferenceBitForBit) {
       ref::quantize_activation(t, x.data(), want.data(), n);
       quantize_activation(t, x.data(), got.data(), n);
       EXPECT_EQ(std::memcmp(want.data(), got.data(), bytes), 0) << name(t) << " n=" << n;
+    }
+  }
+}
+
+// A NaN or Inf activation (a broken model) must neither read outside its block nor vanish: the
+// block's scale turns non-finite, so the NaN reaches the logits, where the session reports it.
+TEST_P(QuantSimd, NonFiniteActivationsStayInBoundsAndPoisonTheBlock) {
+  const float kBad[] = {NAN, -NAN, INFINITY, -INFINITY};
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q4_K}) {
+    const GgmlType at = activation_type(t);
+    const int64_t n = info(t).block_size == 256 ? 256 : 32;
+    for (float bad : kBad) {
+      for (int64_t pos : {int64_t{0}, n / 2 + 1, n - 1}) {
+        // Exactly one block on the heap: a read past it is a sanitizer report.
+        auto x = std::make_unique<float[]>(static_cast<size_t>(n));
+        const auto row = random_row(n, 41);
+        std::copy(row.begin(), row.end(), x.get());
+        x[pos] = bad;
+        const size_t bytes = row_bytes(at, n);
+        for (bool fast : {true, false}) {
+          std::vector<uint8_t> q(bytes);
+          if (fast)
+            quantize_activation(t, x.get(), q.data(), n);
+          else
+            ref::quantize_activation(t, x.get(), q.data(), n);
+          std::vector<float> y(static_cast<size_t>(n));
+          ref::dequantize_row(at, q.data(), y.data(), n);
+          EXPECT_TRUE(std::any_of(y.begin(), y.end(), [](float v) { return !std::isfinite(v); }))
+              << name(at) << (fast ? " fast" : " reference") << " lost " << bad << " at " << pos;
+        }
+      }
     }
   }
 }
