@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CLI against hostile input, meant for a sanitizer build (ASan + UBSan):
 #   1. a handful of bad flags and bad files (missing, a directory, a FIFO, a symlink loop, a
-#      device, truncated, empty)
+#      device, truncated, empty), and tests/cli-bad-flags.txt with the exit code each must give
 #   2. a seeded sample of in-place mutations of both models' headers (tools/mutate-gguf.py:
 #      scalar metadata, type tags, tensor table, NaN norms), each through `info` and a 2-token
 #      greedy `generate`
@@ -50,6 +50,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 check() {
   local rc=0
   timeout -k 5 "$limit" "$bin" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
+  echo "$rc" >"$tmp/rc"
   if grep -qE 'Sanitizer|runtime error:' "$tmp/err"; then
     echo "sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error:' "$tmp/err")"
   elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
@@ -113,6 +114,20 @@ for c in "${cases[@]}"; do
     echo "FAIL kvcascade $c: $why" >&2
   fi
 done
+# The bad-flag list kept beside the CLI tests: each line's exit code must be the one it names.
+while read -r want args; do
+  case "$want" in ''|'#'*) continue ;; esac
+  # shellcheck disable=SC2086
+  why=$(eval "check $args")
+  rc=$(cat "$tmp/rc")
+  if [ -z "$why" ] && [ "$rc" != "$want" ]; then why="exit $rc, expected $want"; fi
+  if [ -z "$why" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL kvcascade $args: $why" >&2
+  fi
+done < tests/cli-bad-flags.txt
 echo "cases: $passed passed, $failed failed"
 cases_failed=$failed
 
