@@ -4,17 +4,17 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include <sys/resource.h>
+
+#include "ops/usable_cpus.h"
 
 namespace kvc::cli {
 
 void add_model_flags(CLI::App& app, ModelFlags& flags) {
-  const unsigned cores = std::thread::hardware_concurrency();
-  flags.threads = cores > 0 ? static_cast<int>(cores) : 1;
+  flags.threads = usable_cpus();
   app.add_option("-m,--model", flags.model, "GGUF model file");
-  app.add_option("-t,--threads", flags.threads, "threads (default: all cores)");
+  app.add_option("-t,--threads", flags.threads, "threads (default: the CPUs this process may use)");
 }
 
 void add_cache_flags(CLI::App& app, CacheFlags& flags) {

@@ -1,18 +1,16 @@
 #include "engine/session.h"
 
 #include <algorithm>
-#include <thread>
 
 #include "base/error.h"
+#include "ops/usable_cpus.h"
 
 namespace kvc {
 
 namespace {
 
 int resolve_threads(int requested) {
-  if (requested > 0) return requested;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw > 0 ? static_cast<int>(hw) : 1;
+  return requested > 0 ? requested : usable_cpus();
 }
 
 // Tokens whose logits are computed together when scoring text.
