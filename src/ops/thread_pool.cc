@@ -79,17 +79,24 @@ void ThreadPool::worker() {
 }
 
 void ThreadPool::run_chunks() {
+  uint32_t finished = 0;
   for (;;) {
     const uint64_t c = claim_.fetch_add(1, std::memory_order_acq_rel);
     const uint32_t index = static_cast<uint32_t>(c), count = static_cast<uint32_t>(c >> 32);
-    if (index >= count) return;
+    if (index >= count) {
+      // Finished chunks are reported once, when none are left to claim: one atomic add per
+      // thread and job rather than per chunk.
+      if (finished > 0 && done_.fetch_add(finished) + finished == count &&
+          sleeping_callers_.load() > 0) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        job_finished_.notify_one();
+      }
+      return;
+    }
     // A claim below the count belongs to the current job, which cannot end before this chunk.
     const int64_t begin = index * job_.chunk;
     (*job_.fn)(begin, std::min(job_.n, begin + job_.chunk));
-    if (done_.fetch_add(1) + 1 == count && sleeping_callers_.load() > 0) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      job_finished_.notify_one();
-    }
+    ++finished;
   }
 }
 

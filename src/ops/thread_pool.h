@@ -57,12 +57,13 @@ class ThreadPool {
   bool oversubscribed_;
   std::vector<std::thread> workers_;
   Job job_;
-  // High 32 bits: the current job's chunk count; low 32 bits: the next chunk to hand out.
-  // One word, so a claim and the count it is checked against are read together.
-  std::atomic<uint64_t> claim_{0};
-  std::atomic<uint32_t> done_{0};        // chunks of the current job finished
-  std::atomic<uint32_t> generation_{0};  // bumped per job and at shutdown: wakes the workers
-  std::atomic<bool> stop_{false};
+  // Each counter on its own cache line: spinning readers of one do not slow the writers of
+  // another. High 32 bits of claim_: the current job's chunk count; low 32 bits: the next chunk
+  // to hand out. One word, so a claim and the count it is checked against are read together.
+  alignas(64) std::atomic<uint64_t> claim_{0};
+  alignas(64) std::atomic<uint32_t> done_{0};        // chunks of the current job finished
+  alignas(64) std::atomic<uint32_t> generation_{0};  // bumped per job and at shutdown: wakes workers
+  alignas(64) std::atomic<bool> stop_{false};
   std::atomic<int> sleeping_workers_{0};
   std::atomic<int> sleeping_callers_{0};  // 0 or 1: the thread waiting in parallel_for
   std::mutex mutex_;
