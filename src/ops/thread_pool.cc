@@ -13,12 +13,17 @@ namespace {
 // enough that claiming (one atomic add) stays negligible against a chunk's work.
 constexpr int64_t kChunksPerThread = 4;
 
-// A waiting thread spins on the pause instruction this long (the gap between the matrix
-// products of one token is microseconds, far below a futex wake-up), ...
-constexpr auto kPauseFor = std::chrono::microseconds(50);
-// ... then yields the core until this long has passed (a descheduled thread on the same core
-// runs), then sleeps: a longer wait means the caller is busy elsewhere.
-constexpr auto kYieldUntil = std::chrono::microseconds(500);
+// A waiting thread spins on the pause instruction for a while (the gap between the matrix
+// products of one token is microseconds, far below a futex wake-up), then yields the core (a
+// descheduled thread on the same core gets to run), then sleeps.
+// A worker waiting for the next job: a longer gap means the caller is busy elsewhere.
+constexpr auto kWorkerPause = std::chrono::microseconds(50);
+constexpr auto kWorkerYieldUntil = std::chrono::microseconds(500);
+// The caller waiting for chunks that workers have started: a chunk of decode work takes a few
+// microseconds, so a longer wait means a worker lost its core mid-chunk. Sleeping then leaves
+// this core idle, and an idle core pulls the preempted worker over at once.
+constexpr auto kCallerPause = std::chrono::microseconds(50);
+constexpr auto kCallerYieldUntil = std::chrono::microseconds(60);
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -44,17 +49,19 @@ ThreadPool::~ThreadPool() {
 }
 
 template <typename Ready>
-void ThreadPool::wait_until(Ready ready, std::atomic<int>& sleepers, std::condition_variable& cv) {
+void ThreadPool::wait_until(Ready ready, std::chrono::microseconds pause_for,
+                            std::chrono::microseconds yield_until, std::atomic<int>& sleepers,
+                            std::condition_variable& cv) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point start = Clock::now();
   if (!oversubscribed_) {
     for (int i = 1;; ++i) {
       if (ready()) return;
       cpu_relax();
-      if (i % 64 == 0 && Clock::now() - start > kPauseFor) break;
+      if (i % 64 == 0 && Clock::now() - start > pause_for) break;
     }
   }
-  while (Clock::now() - start < kYieldUntil) {
+  while (Clock::now() - start < yield_until) {
     if (ready()) return;
     std::this_thread::yield();
   }
@@ -71,7 +78,8 @@ void ThreadPool::worker() {
   // see the jobs and the shutdown posted before it ran.
   uint32_t seen = 0;
   for (;;) {
-    wait_until([&] { return generation_.load() != seen; }, sleeping_workers_, job_posted_);
+    wait_until([&] { return generation_.load() != seen; }, kWorkerPause, kWorkerYieldUntil,
+               sleeping_workers_, job_posted_);
     seen = generation_.load();
     if (stop_.load()) return;
     run_chunks();
@@ -125,7 +133,8 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   const uint32_t total = static_cast<uint32_t>(count);
   // Only chunks a worker has started can be outstanding here; a worker that never got to run
   // claimed nothing and is not waited for.
-  wait_until([&] { return done_.load() == total; }, sleeping_callers_, job_finished_);
+  wait_until([&] { return done_.load() == total; }, kCallerPause, kCallerYieldUntil, sleeping_callers_,
+             job_finished_);
 }
 
 }  // namespace kvc

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -46,10 +47,13 @@ class ThreadPool {
   void worker();
   // Claims and runs chunks of the current job until none are left.
   void run_chunks();
-  // Waits until ready() holds: spins, then yields the core, then (if `sleepers` is given)
-  // sleeps on `cv` until notified. Returns once ready() is true.
+  // Waits until ready() holds: spins for `pause_for`, then yields the core until `yield_until`
+  // has passed, then sleeps on `cv` (counted in `sleepers`, so that a notifier knows to take
+  // the lock) until notified.
   template <typename Ready>
-  void wait_until(Ready ready, std::atomic<int>& sleepers, std::condition_variable& cv);
+  void wait_until(Ready ready, std::chrono::microseconds pause_for,
+                  std::chrono::microseconds yield_until, std::atomic<int>& sleepers,
+                  std::condition_variable& cv);
 
   int n_threads_;
   // More threads than usable CPUs: spinning would take the core from a thread with work, so
