@@ -6,21 +6,20 @@
 #include <fstream>
 #include <sstream>
 #include <optional>
-#include <thread>
 
 #include <fmt/ranges.h>
 
 #include <sys/resource.h>
 
 #include "cli/strict_integers.h"
+#include "ops/usable_cpus.h"
 
 namespace kvc::cli {
 
 void add_model_flags(CLI::App& app, ModelFlags& flags) {
-  const unsigned cores = std::thread::hardware_concurrency();
-  flags.threads = cores > 0 ? static_cast<int>(cores) : 1;
+  flags.threads = usable_cpus();
   app.add_option("-m,--model", flags.model, "GGUF model file");
-  app.add_option("-t,--threads", flags.threads, "threads (default: all cores)");
+  app.add_option("-t,--threads", flags.threads, "threads (default: the CPUs this process may use)");
 }
 
 void add_cache_flags(CLI::App& app, CacheFlags& flags) {

@@ -6,21 +6,19 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
-#include <thread>
 
 #include "base/cancelled.h"
 #include "base/error.h"
 #include "engine/token_kinds.h"
 #include "tokenizer/tokenizer.h"
+#include "ops/usable_cpus.h"
 
 namespace kvc {
 
 namespace {
 
 int resolve_threads(int requested) {
-  if (requested > 0) return requested;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw > 0 ? static_cast<int>(hw) : 1;
+  return requested > 0 ? requested : usable_cpus();
 }
 
 // Physical memory of the machine, 0 if unknown.

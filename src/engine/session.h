@@ -17,7 +17,7 @@
 namespace kvc {
 
 struct SessionOptions {
-  int threads = 0;      // 0: all cores
+  int threads = 0;      // 0: usable_cpus()
   CacheConfig cache;
   int stride = 512;     // prefill chunk: a longer input is fed this many tokens at a time
 };
