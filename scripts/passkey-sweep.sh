@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Passkey retrieval (paper protocol unless --extra says otherwise) for a set of cache
 # configurations at the same memory, one JSON per (configuration, length, seed) under
-#   data/passkey/<model>/<protocol tag>/NS<sinks>-S<size>/<config>/L<length>-seed<seed>.json
+#   docs/passkey-runs/<model>/<tag>/NS<sinks>-S<size>/<config>/L<length>-seed<seed>.json
+# (kept in the repository: docs/results.md is made from them; --out DIR puts them elsewhere).
 # A file that exists is skipped, so an interrupted sweep resumes, and seeds shard a sweep across
 # machines: every configuration sees the same prompts for the same (seed, length), so
 # tools/passkey-compare.py pairs them (McNemar) whatever ran where.
 #
 #   scripts/passkey-sweep.sh [--model smollm2|gemma3] [--sinks 64] [--size 512]
 #       [--lengths 2048,8192] [--samples 10] [--seeds 1] [--configs "window span7-sum ..."]
-#       [--tag paper] [--extra "--needle multikey"] [--threads N]
+#       [--tag paper] [--extra "--needle multikey"] [--threads N] [--out DIR]
 # --samples is per depth bin (5 bins). Configurations (S = --size):
 #   full window oracle token4 token8 token7 span4-sum span7-sum span7-mean span7-peak span7-vnorm
 # where token7/span7 have 7 sub-caches of sizes S/4, then six of S/8 (a dense recent level and
@@ -17,6 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 model=smollm2 sinks=64 size=512 lengths=2048,8192 samples=10 seeds=1 tag=paper extra="" threads=""
+out=docs/passkey-runs
 configs="full window oracle token4 span7-sum"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,6 +32,7 @@ while [ $# -gt 0 ]; do
     --tag) tag=$2; shift 2 ;;
     --extra) extra=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
     *) echo "passkey-sweep: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -59,7 +62,7 @@ flags_of() {
   esac
 }
 
-out_root="data/passkey/$model/$tag/NS$sinks-S$size"
+out_root="$out/$model/$tag/NS$sinks-S$size"
 IFS=, read -r -a length_list <<< "$lengths"
 IFS=, read -r -a seed_list <<< "$seeds"
 # Longest first within a seed would finish the costly cells late; run cell by cell instead:
@@ -70,18 +73,18 @@ for seed in "${seed_list[@]}"; do
       flags=$(flags_of "$config")
       if [ "$config" = full ] && [ "$len" -gt "$context" ]; then continue; fi
       dir="$out_root/$config"
-      out="$dir/L$len-seed$seed.json"
-      [ -s "$out" ] && continue
+      file_out="$dir/L$len-seed$seed.json"
+      [ -s "$file_out" ] && continue
       mkdir -p "$dir"
       echo "passkey-sweep: $model $config L=$len seed=$seed" >&2
       # shellcheck disable=SC2086
       if ./build/kvcascade passkey -m "$file" --sinks "$sinks" --cache-size "$size" \
           --lengths "$len" --samples "$samples" --seed "$seed" ${threads:+-t $threads} \
-          $flags $extra --json > "$out.part"; then
-        mv "$out.part" "$out"
+          $flags $extra --json > "$file_out.part"; then
+        mv "$file_out.part" "$file_out"
       else
         rc=$?
-        rm -f "$out.part"
+        rm -f "$file_out.part"
         [ "$rc" = 130 ] && exit 130
         echo "passkey-sweep: $config L=$len seed=$seed failed (exit $rc)" >&2
       fi
