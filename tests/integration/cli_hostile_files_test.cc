@@ -24,6 +24,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "support/cli_runner.h"
+
 #include "gguf/gguf_file.h"
 
 namespace {
@@ -34,41 +36,14 @@ const std::string kModels = std::string(KVC_SOURCE_DIR) + "/models/";
 const std::string kSmolLM = kModels + "SmolLM2-135M-Instruct.Q4_1.gguf";
 const std::string kGemma = kModels + "gemma-3-270m-q4_k_m.gguf";
 
-std::string binary() {
-  if (const char* env = std::getenv("KVC_BIN")) return env;
-  return (fs::read_symlink("/proc/self/exe").parent_path() / "kvcascade").string();
-}
+using Result = kvc::test::CliResult;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-fs::path scratch_dir() {
-  const fs::path dir = fs::temp_directory_path() / ("kvc_hostile_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
+std::string binary() { return kvc::test::kvcascade_binary(); }
+fs::path scratch_dir() { return kvc::test::scratch_dir("kvc_hostile"); }
 
 // Runs `timeout 60 kvcascade ARGS`, capturing both streams; a hang shows as exit 124.
 Result run(const std::string& args) {
-  const fs::path out = scratch_dir() / "out", err = scratch_dir() / "err";
-  const std::string cmd = fmt::format("timeout -k 5 60 '{}' {} >'{}' 2>'{}' </dev/null", binary(),
-                                      args, out.string(), err.string());
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return kvc::test::run_cli(args, {.cwd = "", .stdout_path = "", .timeout_s = 60, .null_stdin = true});
 }
 
 // One "kvcascade: error: ..." line and nothing else on stderr.

@@ -21,49 +21,24 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/cli_runner.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
 const std::string kSmolLM = std::string(KVC_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
-std::string binary() {
-  if (const char* env = std::getenv("KVC_BIN")) return env;
-  return (fs::read_symlink("/proc/self/exe").parent_path() / "kvcascade").string();
-}
+using Result = kvc::test::CliResult;
+using kvc::test::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-fs::path scratch_dir() {
-  const fs::path dir = fs::temp_directory_path() / ("kvc_cli_test_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
+std::string binary() { return kvc::test::kvcascade_binary(); }
+fs::path scratch_dir() { return kvc::test::scratch_dir("kvc_cli_test"); }
 
 // Runs `kvcascade ARGS` through the shell (ARGS may redirect stdin), capturing both streams;
 // stdout goes to `stdout_path` instead when one is given (and is then not captured).
 Result run(const std::string& args, const std::string& cwd = "", const std::string& stdout_path = "") {
-  const fs::path dir = scratch_dir();
-  const fs::path out = stdout_path.empty() ? dir / "out" : fs::path(stdout_path), err = dir / "err";
-  std::string cmd = fmt::format("'{}' {} >'{}' 2>'{}'", binary(), args, out.string(), err.string());
-  if (!cwd.empty()) cmd = fmt::format("cd '{}' && {}", cwd, cmd);
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (stdout_path.empty()) r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return kvc::test::run_cli(args, {cwd, stdout_path});
 }
 
 // A small text file to score, in the scratch directory.
