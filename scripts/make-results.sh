@@ -14,7 +14,8 @@
 # (all NS + S slots, the same memory); the full cache where the length fits the model's trained
 # context. --sizes and --policies run a subset (full is a policy too).
 #   - perplexity: KJV, the first 65536 tokens (full: the first <context> tokens), 4096-token buckets
-#   - passkey: lengths 1x 2x 4x 8x 16x S, 5 depth bins, --samples per bin (default 4)
+#   - passkey: lengths 1x 2x 4x 8x 16x S, 5 depth bins, --samples per bin (default 4), the
+#     landmark protocol of these tables (scripts/passkey-sweep.sh runs the paper's)
 #   - census: the slots the window and the cascades keep after the perplexity stream
 # Quick set (about 15 minutes on two cores): SmolLM2 only, S = 256, perplexity over 3072
 # tokens, passkey at 1x and 4x S with 1 sample per depth bin.
@@ -144,7 +145,8 @@ if [ "$run" = 1 ]; then
         fi
         # shellcheck disable=SC2046
         produce "$out/pk_${m}_${tag}_S${s}.json" "$bin" passkey "${common[@]}" $(cache_flags "$tag" "$s") \
-          --lengths "$use_lengths" --samples "$samples" --seed 1 --json || failed=1
+          --lengths "$use_lengths" --samples "$samples" --seed 1 --protocol landmark --max-new 8 \
+          --json || failed=1
       done
     done
   done
