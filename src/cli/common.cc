@@ -188,17 +188,6 @@ std::string read_prompt(const PromptFlags& flags) {
   return read_text_file(flags.file, "prompt file");
 }
 
-size_t kv_cache_bytes(const ModelConfig& config, const CacheConfig& cache) {
-  const size_t per_slot = static_cast<size_t>(config.n_kv_heads) * config.head_dim * 2 * sizeof(float);
-  const int64_t global_slots = cache.policy == "full" ? cache.context : cache.sinks + cache.size;
-  size_t total = 0;
-  for (int l = 0; l < config.n_layers; ++l) {
-    const bool local = l < static_cast<int>(config.layer_is_local.size()) && config.layer_is_local[l];
-    total += per_slot * static_cast<size_t>(local ? config.sliding_window : global_slots);
-  }
-  return total;
-}
-
 std::string describe_cache(const CacheConfig& c) {
   if (c.policy == "full") return fmt::format("full (context {})", c.context);
   if (c.policy == "window") return fmt::format("window (sinks {} + {} slots)", c.sinks, c.size);

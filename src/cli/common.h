@@ -93,10 +93,6 @@ std::string read_text_file(const std::string& path, const std::string& what);
 // The prompt text from -p or -f (exactly one may be given; neither gives "").
 std::string read_prompt(const PromptFlags& flags);
 
-// KV cache bytes a session with this policy allocates (keys and values, f32), computed from
-// the config alone: bounded policies hold sinks + size slots per global layer, full holds the
-// context, and local (sliding-window) layers hold their window.
-size_t kv_cache_bytes(const ModelConfig& config, const CacheConfig& cache);
 // "cascade (sinks 64 + 2048 slots in 4 cascades, beta 0.9999)" and the like.
 std::string describe_cache(const CacheConfig& cache);
 // The same as JSON, for --json reports.

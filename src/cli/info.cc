@@ -41,7 +41,7 @@ int run_info(InfoFlags& f) {
   }
   const size_t kv_per_token_all =
       static_cast<size_t>(c.n_layers) * c.n_kv_heads * c.head_dim * 2 * sizeof(float);
-  const size_t kv_policy = kv_cache_bytes(c, options.cache);
+  const size_t kv_policy = model->transformer().kv_bytes(options.cache);
 
   nlohmann::json j;
   j["file"] = {{"path", f.model.model}, {"gguf_version", file.version()}, {"bytes", file.size()}};

@@ -58,6 +58,14 @@ int count_digits(const std::string& s) {
   return static_cast<int>(std::count_if(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }));
 }
 
+// The first n digits of a text, wherever they stand (the scorer reads nothing else).
+std::string first_digits(const std::string& text, size_t n) {
+  std::string digits;
+  for (char c : text)
+    if (c >= '0' && c <= '9' && digits.size() < n) digits += c;
+  return digits;
+}
+
 // True once the text holds a word followed by something that is not a letter.
 bool word_complete(const std::string& text) {
   const auto letter = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; };
@@ -340,21 +348,14 @@ PasskeyPrompt build_passkey_prompt(const Tokenizer& tokenizer, int64_t length, d
 }
 
 double passkey_score(const std::string& answer, const std::string& key) {
-  std::string digits;
-  for (char c : answer)
-    if (c >= '0' && c <= '9' && digits.size() < static_cast<size_t>(kKeyDigits)) digits += c;
+  const std::string digits = first_digits(answer, kKeyDigits);
   int right = 0;
   for (size_t i = 0; i < digits.size() && i < key.size(); ++i) right += digits[i] == key[i];
   return static_cast<double>(right) / kKeyDigits;
 }
 
 bool passkey_exact(const std::string& answer, const std::string& key) {
-  if (is_numeric(key)) {
-    std::string digits;
-    for (char c : answer)
-      if (c >= '0' && c <= '9' && digits.size() < key.size()) digits += c;
-    return digits == key;
-  }
+  if (is_numeric(key)) return first_digits(answer, key.size()) == key;
   std::string word;
   size_t i = 0;
   while (i < answer.size() && !std::isalpha(static_cast<unsigned char>(answer[i]))) ++i;
