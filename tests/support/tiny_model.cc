@@ -1,5 +1,8 @@
 #include "support/tiny_model.h"
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -177,6 +180,15 @@ TinyWeights write_tiny_model(const std::string& path, const TinyModelSpec& spec)
   TinyWeights w = make_tiny_weights(spec);
   tiny_model_writer(spec, w).write(path);
   return w;
+}
+
+std::string unique_temp_path(const std::string& stem) {
+  std::string test = "notest";
+  if (const auto* info = ::testing::UnitTest::GetInstance()->current_test_info())
+    test = std::string(info->test_suite_name()) + "." + info->name();
+  for (char& c : test)
+    if (c == '/') c = '_';  // parameterized names hold slashes
+  return ::testing::TempDir() + "kvc_" + stem + "_" + test + "_" + std::to_string(getpid()) + ".gguf";
 }
 
 }  // namespace kvc::test

@@ -55,6 +55,11 @@ TinyWeights make_tiny_weights(const TinyModelSpec& spec);
 // matrices of `w` are replaced by their dequantized values, which is what the file holds.
 GgufWriter tiny_model_writer(const TinyModelSpec& spec, TinyWeights& w);
 
+// A file name in the test temp dir that no other test (or concurrent ctest process) uses: the
+// stem plus the running test's suite, name and pid. ctest runs tests in parallel, and rewriting a
+// file that another test has mapped kills that test with SIGBUS.
+std::string unique_temp_path(const std::string& stem);
+
 // Draws the weights, writes the file and returns the weights it holds.
 TinyWeights write_tiny_model(const std::string& path, const TinyModelSpec& spec);
 

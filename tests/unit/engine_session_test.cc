@@ -19,7 +19,7 @@ namespace {
 using test::TinyModelSpec;
 
 std::unique_ptr<Model> tiny_model(const std::string& name, const TinyModelSpec& spec) {
-  const std::string path = ::testing::TempDir() + "kvc_session_" + name + ".gguf";
+  const std::string path = test::unique_temp_path("session_" + name);
   test::write_tiny_model(path, spec);
   return Model::load(path);
 }

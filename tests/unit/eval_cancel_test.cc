@@ -13,7 +13,7 @@ namespace kvc {
 namespace {
 
 std::unique_ptr<Model> tiny_model() {
-  const std::string path = ::testing::TempDir() + "kvc_tiny_cancel.gguf";
+  const std::string path = test::unique_temp_path("cancel");
   test::write_tiny_model(path, test::TinyModelSpec{});
   return Model::load(path);
 }

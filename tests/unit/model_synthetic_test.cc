@@ -236,7 +236,7 @@ double relative_error(const std::vector<Vec>& got, const std::vector<Vec>& want)
 }
 
 std::string temp_path(const std::string& name) {
-  return ::testing::TempDir() + "kvc_tiny_" + name + ".gguf";
+  return test::unique_temp_path("tiny_" + name);
 }
 
 struct Loaded {
