@@ -12,8 +12,10 @@
 #       [--tag paper] [--extra "--needle multikey"] [--threads N] [--out DIR]
 # --samples is per depth bin (5 bins). Configurations (S = --size):
 #   full window oracle token4 token8 token7 span4-sum span7-sum span7-mean span7-peak span7-vnorm
+#   span7-mean-layer span7-mean-model span7-sum-model
 # where token7/span7 have 7 sub-caches of sizes S/4, then six of S/8 (a dense recent level and
-# reach of about 16 S); span units are at most 16 tokens.
+# reach of about 16 S); span units are at most 16 tokens; -layer / -model share each decision
+# over a layer's KV heads / every head of every layer (--unit-share).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -58,6 +60,9 @@ flags_of() {
     span7-mean) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score mean" ;;
     span7-peak) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score peak" ;;
     span7-vnorm) echo "--cache cascade --cascade-sizes $long --cascade-unit span --value-norm" ;;
+    span7-mean-layer) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score mean --unit-share layer" ;;
+    span7-mean-model) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score mean --unit-share model" ;;
+    span7-sum-model) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-share model" ;;
     *) echo "passkey-sweep: unknown configuration '$1'" >&2; return 1 ;;
   esac
 }

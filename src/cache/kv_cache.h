@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,10 @@ struct CacheConfig {
   std::string unit = "token";
   int unit_max = 16;
   std::string unit_score = "sum";  // sum | mean | peak
+  // Whose scores decide a competition: each KV head its own (`head`, the paper's), the KV heads
+  // of a layer together (`layer`), or every head of every layer (`model`: a span survives
+  // everywhere or nowhere).
+  std::string unit_share = "head";
   bool value_norm_weight = false;  // scale each token's score by its value vector's mean |v|
   // cascade: sizes of the sub-caches, newest first (empty: C equal ones of size / C); their sum
   // is the size.
@@ -121,7 +126,8 @@ inline constexpr int kMaxCascades = 30;
 struct CacheFieldNames {
   std::string policy = "policy", sinks = "sinks", size = "size", cascades = "cascades",
               beta = "beta", context = "context", unit = "unit", unit_max = "unit_max",
-              unit_score = "unit_score", level_sizes = "level_sizes";
+              unit_score = "unit_score", unit_share = "unit_share",
+              level_sizes = "level_sizes";
 };
 
 // The one check of a cache config, for every front end and the factory: empty when the policy
@@ -151,6 +157,12 @@ int64_t cache_slots(const CacheConfig& config);
 // (cache_config_error).
 std::unique_ptr<LayerKvCache> make_layer_cache(const CacheConfig& config, const KvShape& shape,
                                                const KeyRotator& rotator);
+
+// The caches of the layers a policy governs, rotators[l] for the l-th of them, in the order the
+// forward pass runs them; like make_layer_cache per layer, except that layers may share state
+// (the span cascade's `unit_share` model).
+std::vector<std::unique_ptr<LayerKvCache>> make_layer_caches(
+    const CacheConfig& config, const KvShape& shape, std::span<const KeyRotator* const> rotators);
 
 // Native sliding-window attention (Gemma 3's local layers): the last `window` tokens at their
 // stream positions, with KvSegment::pos set so attention masks keys at distance >= window.

@@ -24,18 +24,30 @@
 // their best for the others); with value-norm weighting each token's score is scaled by the mean
 // |v| of its value vector (sinks and separators draw attention but carry small values).
 //
+// Who decides (--unit-share). A `SpanCascade` is one structure (levels, units, scores) that a
+// number of key/value lanes follow. `head`: every KV head of every layer is its own cascade and
+// decides its competitions by its own scores (the paper's way). `layer`: the KV heads of a layer
+// share one cascade, scored by the sum of their masses. `model`: one cascade for every head of
+// every layer it governs, so a span survives everywhere or nowhere; a layer's commit is held
+// until the last layer of the pass has committed, and then the chunk goes in for all of them
+// with the masses of the whole pass (the transformer runs the layers in order and reads a
+// layer's cache again only in the next pass, so no layer sees the delay).
+//
 // Levels may differ in size (--cascade-sizes 256,64,64,64,64: a dense recent level for
 // perplexity, small deep ones for reach). Because units differ in length and competitions are
-// decided per KV head, the fill of a sub-cache differs per head once the cache is full; the
-// query then sits at NS + S for every head and each head numbers its tokens back from it, so the
-// newest cached token is always right before the query (a head that holds fewer tokens leaves
-// a gap after the sinks). Keys keep the virtual-position trick of the token cascade: a key is
-// rotated only when it moves.
+// decided per cascade, the fill of a sub-cache differs between cascades once the cache is full;
+// the query then sits at NS + S for every one and each numbers its tokens back from it, so the
+// newest cached token is always right before the query (a cascade that holds fewer tokens
+// leaves a gap after the sinks). Keys keep the virtual-position trick of the token cascade: a
+// key is rotated only when it moves.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <numeric>
+#include <span>
+#include <vector>
 
 #include "base/error.h"
 #include "cache/policies.h"
@@ -43,26 +55,39 @@
 namespace kvc {
 namespace {
 
-class SpanCascadeCache final : public LayerKvCache {
+// Where one lane's keys, values and masses of a committed chunk are: lane `head` of
+// [n][heads][head_dim] keys and values and [heads][n] masses (null: no masses).
+struct LaneChunk {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  const float* mass = nullptr;
+  int heads = 0, head = 0;
+};
+
+class SpanCascade {
  public:
-  SpanCascadeCache(const CacheConfig& c, const KvShape& shape, const KeyRotator& rotator)
+  SpanCascade(const CacheConfig& c, int n_lanes, int head_dim,
+              std::vector<const KeyRotator*> lane_rotators)
       : ns_(c.sinks), g_(c.unit_max), beta_(c.beta), by_score_(c.select_by_score),
         peak_(c.unit_score == "peak"), mean_(c.unit_score == "mean"),
-        vnorm_weight_(c.value_norm_weight), kinds_(c.token_kinds), shape_(shape),
-        rotator_(rotator), sizes_(level_sizes(c)), c_(static_cast<int>(sizes_.size())) {
+        vnorm_weight_(c.value_norm_weight), kinds_(c.token_kinds), lanes_(n_lanes), hd_(head_dim),
+        rotators_(std::move(lane_rotators)), sizes_(level_sizes(c)),
+        c_(static_cast<int>(sizes_.size())) {
     s_ = std::accumulate(sizes_.begin(), sizes_.end(), 0);
     for (int i = 0, b = ns_; i < c_; b += sizes_[i++]) base_.push_back(b);
-    slots_per_head_ = ns_ + s_;
-    const size_t slots = static_cast<size_t>(shape_.n_heads) * slots_per_head_;
-    k_.assign(slots * shape_.head_dim, 0.0f), v_.assign(k_.size(), 0.0f);
-    score_.assign(slots, 0.0f), mass_.assign(slots, 0.0f), vnorm_.assign(slots, 0.0f);
-    index_.assign(slots, 0);
-    units_.assign(slots, Unit{});  // a level of W slots holds at most W units
-    level_.assign(static_cast<size_t>(shape_.n_heads) * c_, Level{});
+    slots_ = ns_ + s_;
+    const size_t lane_slots = static_cast<size_t>(lanes_) * slots_;
+    k_.assign(lane_slots * hd_, 0.0f), v_.assign(k_.size(), 0.0f);
+    mass_.assign(lane_slots, 0.0f);
+    score_.assign(static_cast<size_t>(slots_), 0.0f), vnorm_.assign(score_.size(), 0.0f);
+    index_.assign(score_.size(), 0);
+    units_.assign(score_.size(), Unit{});  // a level of W slots holds at most W units
+    level_.assign(static_cast<size_t>(c_), Level{});
+    chunk_.assign(static_cast<size_t>(lanes_), LaneChunk{});
     // A unit is at most 2g - 1 tokens; an arriving one evicts fewer than 2g more per level.
     carry_cap_ = 2 * g_ * (c_ + 2);
     for (auto* b : {&carry_a_, &carry_b_}) {
-      b->k.assign(static_cast<size_t>(carry_cap_) * shape_.head_dim, 0.0f);
+      b->k.assign(static_cast<size_t>(carry_cap_) * lanes_ * hd_, 0.0f);
       b->v.assign(b->k.size(), 0.0f);
       b->tok.assign(static_cast<size_t>(carry_cap_), CarryToken{});
       b->units.assign(static_cast<size_t>(carry_cap_), CarryUnit{});
@@ -70,96 +95,85 @@ class SpanCascadeCache final : public LayerKvCache {
     clear();
   }
 
-  int64_t next_position() const override {
+  int lanes() const { return lanes_; }
+  bool wants_mass() const { return by_score_; }
+  float beta() const { return beta_; }
+
+  int64_t next_position() const {
     if (!filling_) return ns_ + s_;
     int64_t p = n_sinks_;
-    for (int i = 0; i < c_; ++i) p += lv(0, i).fill;
+    for (int i = 0; i < c_; ++i) p += level_[i].fill;
     return p;
   }
-  int64_t room() const override { return std::numeric_limits<int64_t>::max() / 4; }
-  bool wants_mass() const override { return by_score_; }
-  float beta() const override { return beta_; }
 
-  void view(KvView& out) override {
-    const int H = shape_.n_heads;
-    out.n_heads = H;
-    out.n_segments = 1 + 2 * c_;
-    out.segments.assign(static_cast<size_t>(H) * out.n_segments, KvSegment{});
-    if (mass_dirty_) std::fill(mass_.begin(), mass_.end(), 0.0f);
-    mass_dirty_ = true;
-    for (int h = 0; h < H; ++h) {
-      KvSegment* seg = &out.segments[static_cast<size_t>(h) * out.n_segments];
-      seg[0].k = key(h, 0), seg[0].v = value(h, 0), seg[0].n = n_sinks_;  // sinks: no score
-      // A level's live tokens may wrap around its ring: two runs of storage, one position frame
-      // (attention needs no order within a segment, only the offset).
-      for (int i = 0; i < c_; ++i) {
-        const Level& L = lv(h, i);
-        const int first = std::min(L.fill, sizes_[i] - L.head);
-        const int runs[2][2] = {{L.head, first}, {0, L.fill - first}};
-        for (int r = 0; r < 2; ++r) {
-          KvSegment& sg = seg[1 + 2 * i + r];
-          const int slot = base_[i] + runs[r][0];
-          sg.k = key(h, slot), sg.v = value(h, slot), sg.n = runs[r][1];
-          sg.pos_offset = offset(h, i);
-          sg.mass = &mass_[at(h, slot)];
-        }
+  // Segment 0 (the sinks) and two per level (a level's ring may wrap) of one lane, with its
+  // masses zeroed for the coming attention.
+  void view(int lane, KvSegment* seg) {
+    std::fill_n(&mass_[at(lane, 0)], slots_, 0.0f);
+    seg[0] = KvSegment{};
+    seg[0].k = key(lane, 0), seg[0].v = value(lane, 0), seg[0].n = n_sinks_;  // sinks: no score
+    for (int i = 0; i < c_; ++i) {
+      const Level& L = level_[i];
+      const int first = std::min(L.fill, sizes_[i] - L.head);
+      const int runs[2][2] = {{L.head, first}, {0, L.fill - first}};
+      for (int r = 0; r < 2; ++r) {
+        KvSegment& sg = seg[1 + 2 * i + r];
+        sg = KvSegment{};
+        const int slot = base_[i] + runs[r][0];
+        sg.k = key(lane, slot), sg.v = value(lane, slot), sg.n = runs[r][1];
+        sg.pos_offset = offset(i);
+        sg.mass = &mass_[at(lane, slot)];
       }
     }
   }
 
-  void commit(const float* k, const float* v, int n, const float* chunk_mass,
-              const int32_t* ids) override {
-    const float decay = beta_ >= 1.0f ? 1.0f : static_cast<float>(std::pow(static_cast<double>(beta_), n));
-    for (int h = 0; h < shape_.n_heads; ++h)
-      for (int i = 0; i < c_; ++i) {
-        const Level& L = lv(h, i);
-        for (int r = 0; r < L.fill; ++r) {
-          const size_t a = at(h, ring_slot(i, L, r));
-          score_[a] = decay * score_[a] + mass_[a];
-          mass_[a] = 0.0f;
-        }
-      }
-    mass_dirty_ = false;
+  // Lanes [first, first + chunks.size()) commit an n-token chunk; once every lane has, the
+  // chunk goes in. `ids` must be the same for every part of one chunk.
+  void commit(int first, std::span<const LaneChunk> chunks, int n, const int32_t* ids) {
+    if (n_committed_ == 0) chunk_n_ = n;
+    if (n != chunk_n_) fail("span cascade: layers committed chunks of {} and {} tokens", chunk_n_, n);
+    for (size_t j = 0; j < chunks.size(); ++j) chunk_[static_cast<size_t>(first) + j] = chunks[j];
+    n_committed_ += static_cast<int>(chunks.size());
+    if (n_committed_ < lanes_) return;
+    n_committed_ = 0;
+    fold_masses(n);
     const int64_t p0 = next_position();
-    for (int j = 0; j < n; ++j, ++t_) {
-      insert(k, v, n, j, chunk_mass, p0, ids ? kind_of(ids[j]) : uint8_t{kPlainToken});
-    }
+    for (int j = 0; j < n; ++j, ++t_) insert(j, n, p0, ids ? kind_of(ids[j]) : uint8_t{kPlainToken});
   }
 
-  void clear() override {
+  void clear() {
     n_sinks_ = 0, t_ = 0, u_ = -1, filling_ = true;
     open_len_ = 0, open_digits_ = 0, open_closed_ = true;
+    n_committed_ = 0;
     std::fill(mass_.begin(), mass_.end(), 0.0f);
-    mass_dirty_ = false;
-    for (int h = 0; h < shape_.n_heads; ++h)
-      for (int i = 0; i < c_; ++i) lv(h, i) = Level{0, 0, ns_, 0, 0};
+    for (Level& L : level_) L = Level{0, 0, ns_, 0, 0};
   }
 
-  size_t bytes() const override {
+  size_t bytes() const {
     size_t carry = 0;
     for (const auto* b : {&carry_a_, &carry_b_})
       carry += (b->k.size() + b->v.size()) * sizeof(float) + b->tok.size() * sizeof(CarryToken) +
                b->units.size() * sizeof(CarryUnit);
     return (k_.size() + v_.size() + score_.size() + mass_.size() + vnorm_.size()) * sizeof(float) +
            index_.size() * sizeof(int64_t) + units_.size() * sizeof(Unit) +
-           level_.size() * sizeof(Level) + carry;
+           level_.size() * sizeof(Level) + chunk_.size() * sizeof(LaneChunk) + carry;
   }
 
-  std::vector<SlotInfo> slots(int h) const override {
-    std::vector<SlotInfo> out;
-    for (int s = 0; s < n_sinks_; ++s) out.push_back({index_[at(h, s)], s, 0.0f});
+  std::vector<LayerKvCache::SlotInfo> slots() const {
+    std::vector<LayerKvCache::SlotInfo> out;
+    for (int s = 0; s < n_sinks_; ++s) out.push_back({index_[s], s, 0.0f});
     for (int i = c_ - 1; i >= 0; --i) {
-      const Level& L = lv(h, i);
+      const Level& L = level_[i];
       for (int r = 0; r < L.fill; ++r) {
-        const size_t a = at(h, ring_slot(i, L, r));
-        out.push_back({index_[a], L.count - L.fill + r + offset(h, i), score_[a]});
+        const int slot = ring_slot(i, L, r);
+        out.push_back({index_[slot], L.count - L.fill + r + offset(i), score_[slot]});
       }
     }
     return out;
   }
 
  private:
-  // Per head and level: a ring of W token slots and, beside it, a ring of the units they form.
+  // Per level: a ring of W token slots and, beside it, a ring of the units they form.
   struct Level {
     int head = 0, fill = 0;  // token ring: oldest slot, tokens held
     int64_t count = 0;       // next virtual index (NS + tokens ever appended - tokens displaced)
@@ -177,9 +191,9 @@ class SpanCascadeCache final : public LayerKvCache {
     int first = 0, len = 0;  // tokens [first, first + len) of the carry buffer
     bool sep_end = false;
   };
-  // Units on their way to the next level, with their tokens' keys, values and bookkeeping.
+  // Units on their way to the next level, with their tokens' keys and values in every lane.
   struct CarryBuffer {
-    std::vector<float> k, v;
+    std::vector<float> k, v;  // [token][lane][head_dim]
     std::vector<CarryToken> tok;
     std::vector<CarryUnit> units;
     int n_tok = 0, n_units = 0;
@@ -194,28 +208,47 @@ class SpanCascadeCache final : public LayerKvCache {
     return (*kinds_)[static_cast<size_t>(id)];
   }
 
-  Level& lv(int h, int i) { return level_[static_cast<size_t>(h) * c_ + i]; }
-  const Level& lv(int h, int i) const { return level_[static_cast<size_t>(h) * c_ + i]; }
-  size_t at(int h, int slot) const { return static_cast<size_t>(h) * slots_per_head_ + slot; }
-  float* key(int h, int slot) { return &k_[at(h, slot) * shape_.head_dim]; }
-  float* value(int h, int slot) { return &v_[at(h, slot) * shape_.head_dim]; }
+  size_t at(int lane, int slot) const { return static_cast<size_t>(lane) * slots_ + slot; }
+  float* key(int lane, int slot) { return &k_[at(lane, slot) * hd_]; }
+  float* value(int lane, int slot) { return &v_[at(lane, slot) * hd_]; }
+  float* carry_k(CarryBuffer& b, int c, int lane) {
+    return &b.k[(static_cast<size_t>(c) * lanes_ + lane) * hd_];
+  }
+  float* carry_v(CarryBuffer& b, int c, int lane) {
+    return &b.v[(static_cast<size_t>(c) * lanes_ + lane) * hd_];
+  }
   int ring_slot(int i, const Level& L, int r) const { return base_[i] + (L.head + r) % sizes_[i]; }
-  Unit& unit(int h, int i, int r) {
-    const Level& L = lv(h, i);
-    return units_[at(h, base_[i] + (L.unit_head + r) % sizes_[i])];
+  Unit& unit(int i, int r) {
+    const Level& L = level_[i];
+    return units_[static_cast<size_t>(base_[i] + (L.unit_head + r) % sizes_[i])];
   }
 
-  // Cache position = virtual + offset: each head numbers back from the query, newest level last.
-  int64_t offset(int h, int i) const {
+  // Cache position = virtual + offset: numbered back from the query, newest level last.
+  int64_t offset(int i) const {
     int64_t newer = 0;
-    for (int j = 0; j < i; ++j) newer += lv(h, j).fill;
-    return next_position() - newer - lv(h, i).count;
+    for (int j = 0; j < i; ++j) newer += level_[j].fill;
+    return next_position() - newer - level_[i].count;
   }
 
   float value_norm(const float* v) const {
     float s = 0.0f;
-    for (int d = 0; d < shape_.head_dim; ++d) s += std::fabs(v[d]);
-    return s / static_cast<float>(shape_.head_dim);
+    for (int d = 0; d < hd_; ++d) s += std::fabs(v[d]);
+    return s / static_cast<float>(hd_);
+  }
+
+  // Scores decay by beta^n; each slot gains the mass every lane gave it.
+  void fold_masses(int n) {
+    const float decay =
+        beta_ >= 1.0f ? 1.0f : static_cast<float>(std::pow(static_cast<double>(beta_), n));
+    for (int i = 0; i < c_; ++i) {
+      const Level& L = level_[i];
+      for (int r = 0; r < L.fill; ++r) {
+        const int slot = ring_slot(i, L, r);
+        float m = 0.0f;
+        for (int lane = 0; lane < lanes_; ++lane) m += mass_[at(lane, slot)];
+        score_[slot] = decay * score_[slot] + m;
+      }
+    }
   }
 
   // The competition score of tokens [first, first + len) whose scores `score(r)` gives.
@@ -230,26 +263,26 @@ class SpanCascadeCache final : public LayerKvCache {
     return mean_ ? total / static_cast<float>(counted) : total;
   }
 
-  float level_unit_score(int h, int i, int first_token, const Unit& u) const {
-    const Level& L = lv(h, i);
+  float level_unit_score(int i, int first_token, const Unit& u) const {
+    const Level& L = level_[i];
     return unit_score(u.len, u.sep_end,
-                      [&](int r) { return score_[at(h, ring_slot(i, L, first_token + r))]; },
-                      [&](int r) { return vnorm_[at(h, ring_slot(i, L, first_token + r))]; });
+                      [&](int r) { return score_[ring_slot(i, L, first_token + r)]; },
+                      [&](int r) { return vnorm_[ring_slot(i, L, first_token + r)]; });
   }
 
   // Moves the oldest unit of level i into `out`.
-  void pop_oldest(int h, int i, CarryBuffer& out) {
-    Level& L = lv(h, i);
-    const Unit u = unit(h, i, 0);
-    const int hd = shape_.head_dim;
+  void pop_oldest(int i, CarryBuffer& out) {
+    Level& L = level_[i];
+    const Unit u = unit(i, 0);
     CarryUnit& cu = out.units[static_cast<size_t>(out.n_units++)];
     cu = {out.n_tok, u.len, u.sep_end};
     for (int r = 0; r < u.len; ++r) {
-      const int slot = ring_slot(i, L, r);
-      const size_t a = at(h, slot), c = static_cast<size_t>(out.n_tok);
-      std::memcpy(&out.k[c * hd], key(h, slot), hd * sizeof(float));
-      std::memcpy(&out.v[c * hd], value(h, slot), hd * sizeof(float));
-      out.tok[c] = {score_[a], vnorm_[a], index_[a], L.count - L.fill + r};
+      const int slot = ring_slot(i, L, r), c = out.n_tok;
+      for (int lane = 0; lane < lanes_; ++lane) {
+        std::memcpy(carry_k(out, c, lane), key(lane, slot), hd_ * sizeof(float));
+        std::memcpy(carry_v(out, c, lane), value(lane, slot), hd_ * sizeof(float));
+      }
+      out.tok[static_cast<size_t>(c)] = {score_[slot], vnorm_[slot], index_[slot], L.count - L.fill + r};
       ++out.n_tok;
     }
     L.head = (L.head + u.len) % sizes_[i];
@@ -259,54 +292,55 @@ class SpanCascadeCache final : public LayerKvCache {
   }
 
   // Drops the newest `k` units of level i.
-  void drop_newest(int h, int i, int k) {
-    Level& L = lv(h, i);
+  void drop_newest(int i, int k) {
+    Level& L = level_[i];
     for (; k > 0; --k) {
-      const int len = unit(h, i, L.n_units - 1).len;
+      const int len = unit(i, L.n_units - 1).len;
       L.fill -= len, L.count -= len;
       --L.n_units;
     }
   }
 
   // Appends carry unit `cu` of `in` to level i; the caller made room.
-  void push(int h, int i, const CarryBuffer& in, const CarryUnit& cu) {
-    Level& L = lv(h, i);
-    const int hd = shape_.head_dim;
+  void push(int i, CarryBuffer& in, const CarryUnit& cu) {
+    Level& L = level_[i];
     for (int r = 0; r < cu.len; ++r) {
-      const size_t c = static_cast<size_t>(cu.first + r);
+      const int c = cu.first + r;
+      const CarryToken& t = in.tok[static_cast<size_t>(c)];
       const int slot = ring_slot(i, L, L.fill);
-      const size_t a = at(h, slot);
-      float* dst = key(h, slot);
-      std::memcpy(dst, &in.k[c * hd], hd * sizeof(float));
-      rotator_.rotate(dst, L.count - in.tok[c].virt);
-      std::memcpy(value(h, slot), &in.v[c * hd], hd * sizeof(float));
-      score_[a] = in.tok[c].score, vnorm_[a] = in.tok[c].vnorm, index_[a] = in.tok[c].index;
+      for (int lane = 0; lane < lanes_; ++lane) {
+        float* dst = key(lane, slot);
+        std::memcpy(dst, carry_k(in, c, lane), hd_ * sizeof(float));
+        rotators_[static_cast<size_t>(lane)]->rotate(dst, L.count - t.virt);
+        std::memcpy(value(lane, slot), carry_v(in, c, lane), hd_ * sizeof(float));
+      }
+      score_[slot] = t.score, vnorm_[slot] = t.vnorm, index_[slot] = t.index;
       ++L.fill, ++L.count;
     }
-    unit(h, i, L.n_units) = {cu.len, cu.sep_end};
+    unit(i, L.n_units) = {cu.len, cu.sep_end};
     ++L.n_units;
   }
 
   // Level i >= 1 takes the units in `in` (evicted from level i - 1 by unit u_); what it evicts
   // in turn goes to `out`.
-  void take(int h, int i, const CarryBuffer& in, CarryBuffer& out) {
+  void take(int i, CarryBuffer& in, CarryBuffer& out) {
     const bool open = filling_ || (u_ & ((int64_t{1} << i) - 1)) == 0;
     const int w = sizes_[i];
     for (int m = 0; m < in.n_units; ++m) {
       const CarryUnit& cu = in.units[static_cast<size_t>(m)];
-      Level& L = lv(h, i);
+      Level& L = level_[i];
       if (open || L.n_units == 0) {
-        while (w - L.fill < cu.len) pop_oldest(h, i, out);
-        push(h, i, in, cu);
+        while (w - L.fill < cu.len) pop_oldest(i, out);
+        push(i, in, cu);
         continue;
       }
       // Closed: the fewest newest units whose slots (with the free ones) fit the carry.
       int k = 0, freed = w - L.fill, end = L.fill;
       float theirs = 0.0f;
       while (freed < cu.len || k == 0) {
-        const Unit& u = unit(h, i, L.n_units - 1 - k);
+        const Unit& u = unit(i, L.n_units - 1 - k);
         end -= u.len, freed += u.len;
-        const float s = level_unit_score(h, i, end, u);
+        const float s = level_unit_score(i, end, u);
         theirs = peak_ || mean_ ? std::max(theirs, s) : theirs + s;
         ++k;
       }
@@ -314,28 +348,34 @@ class SpanCascadeCache final : public LayerKvCache {
                                     [&](int r) { return in.tok[static_cast<size_t>(cu.first + r)].score; },
                                     [&](int r) { return in.tok[static_cast<size_t>(cu.first + r)].vnorm; });
       if (!by_score_ || mine >= theirs) {  // a tie goes to the carry, the newer unit
-        drop_newest(h, i, k);
-        push(h, i, in, cu);
+        drop_newest(i, k);
+        push(i, in, cu);
       }
     }
   }
 
-  // One arrival: stream token t_, position j of the chunk being committed.
-  void insert(const float* k, const float* v, int n, int j, const float* chunk_mass, int64_t p0,
-              uint8_t kind) {
-    const int H = shape_.n_heads, hd = shape_.head_dim;
+  const float* chunk_key(int lane, int j) const {
+    const LaneChunk& c = chunk_[static_cast<size_t>(lane)];
+    return c.k + (static_cast<size_t>(j) * c.heads + c.head) * hd_;
+  }
+  const float* chunk_value(int lane, int j) const {
+    const LaneChunk& c = chunk_[static_cast<size_t>(lane)];
+    return c.v + (static_cast<size_t>(j) * c.heads + c.head) * hd_;
+  }
+
+  // One arrival: stream token t_, position j of the n-token chunk being committed.
+  void insert(int j, int n, int64_t p0, uint8_t kind) {
     if (n_sinks_ < ns_) {
-      for (int h = 0; h < H; ++h) {
-        const size_t src = (static_cast<size_t>(j) * H + h) * hd;
-        std::memcpy(key(h, n_sinks_), k + src, hd * sizeof(float));
-        rotator_.rotate(key(h, n_sinks_), n_sinks_ - (p0 + j));
-        std::memcpy(value(h, n_sinks_), v + src, hd * sizeof(float));
-        index_[at(h, n_sinks_)] = t_;
+      for (int lane = 0; lane < lanes_; ++lane) {
+        std::memcpy(key(lane, n_sinks_), chunk_key(lane, j), hd_ * sizeof(float));
+        rotators_[static_cast<size_t>(lane)]->rotate(key(lane, n_sinks_), n_sinks_ - (p0 + j));
+        std::memcpy(value(lane, n_sinks_), chunk_value(lane, j), hd_ * sizeof(float));
       }
+      index_[n_sinks_] = t_;
       ++n_sinks_;
       return;
     }
-    // Unit boundary before this token (shared by every head).
+    // Unit boundary before this token.
     const bool digit = kind == kDigitToken;
     const bool extend_digits = digit && open_digits_ > 0 && open_digits_ + 1 <= g_;
     if (open_closed_ || (open_len_ >= g_ && !extend_digits)) {
@@ -344,45 +384,45 @@ class SpanCascadeCache final : public LayerKvCache {
     }
     if (filling_) {
       int total = 0;
-      for (int i = 0; i < c_; ++i) total += lv(0, i).fill;
+      for (int i = 0; i < c_; ++i) total += level_[i].fill;
       if (total + 1 > s_) filling_ = false;
     }
-    bool dropped = false;  // the same for every head while filling
-    for (int h = 0; h < H; ++h) {
-      const size_t src = (static_cast<size_t>(j) * H + h) * hd;
-      // Sub-cache 0 is always open: make room by evicting whole units, then take the token.
-      carry_a_.n_tok = carry_a_.n_units = 0;
-      Level& L0 = lv(h, 0);
-      while (L0.fill == sizes_[0]) pop_oldest(h, 0, carry_a_);
-      if (open_len_ == 0) {
-        unit(h, 0, L0.n_units) = {0, false};
-        ++L0.n_units;
-      }
-      const int slot = ring_slot(0, L0, L0.fill);
-      const size_t a = at(h, slot);
-      std::memcpy(key(h, slot), k + src, hd * sizeof(float));
-      rotator_.rotate(key(h, slot), L0.count - (p0 + j));
-      std::memcpy(value(h, slot), v + src, hd * sizeof(float));
-      score_[a] = chunk_mass ? chunk_mass[static_cast<size_t>(h) * n + j] : 0.0f;
-      vnorm_[a] = vnorm_weight_ ? value_norm(v + src) : 1.0f;
-      index_[a] = t_;
-      ++L0.fill, ++L0.count;
-      Unit& open = unit(h, 0, L0.n_units - 1);
-      ++open.len;
-      open.sep_end = kind == kSeparatorToken;
-      // Evicted units go down the cascade.
-      CarryBuffer* in = &carry_a_;
-      CarryBuffer* out = &carry_b_;
-      for (int i = 1; i < c_ && in->n_units > 0; ++i) {
-        out->n_tok = out->n_units = 0;
-        take(h, i, *in, *out);
-        std::swap(in, out);
-      }
-      // Evicted from the last level: dropped, and the cache has filled up (units leave slack,
-      // so the total may never reach S exactly).
-      dropped |= in->n_units > 0;
+    // Sub-cache 0 is always open: make room by evicting whole units, then take the token.
+    carry_a_.n_tok = carry_a_.n_units = 0;
+    Level& L0 = level_[0];
+    while (L0.fill == sizes_[0]) pop_oldest(0, carry_a_);
+    if (open_len_ == 0) {
+      unit(0, L0.n_units) = {0, false};
+      ++L0.n_units;
     }
-    if (dropped) filling_ = false;
+    const int slot = ring_slot(0, L0, L0.fill);
+    float score = 0.0f, vnorm = 0.0f;
+    for (int lane = 0; lane < lanes_; ++lane) {
+      const LaneChunk& c = chunk_[static_cast<size_t>(lane)];
+      std::memcpy(key(lane, slot), chunk_key(lane, j), hd_ * sizeof(float));
+      rotators_[static_cast<size_t>(lane)]->rotate(key(lane, slot), L0.count - (p0 + j));
+      std::memcpy(value(lane, slot), chunk_value(lane, j), hd_ * sizeof(float));
+      if (c.mass) score += c.mass[static_cast<size_t>(c.head) * n + j];
+      if (vnorm_weight_) vnorm += value_norm(chunk_value(lane, j));
+    }
+    score_[slot] = score;
+    vnorm_[slot] = vnorm_weight_ ? vnorm / static_cast<float>(lanes_) : 1.0f;
+    index_[slot] = t_;
+    ++L0.fill, ++L0.count;
+    Unit& open = unit(0, L0.n_units - 1);
+    ++open.len;
+    open.sep_end = kind == kSeparatorToken;
+    // Evicted units go down the cascade.
+    CarryBuffer* in = &carry_a_;
+    CarryBuffer* out = &carry_b_;
+    for (int i = 1; i < c_ && in->n_units > 0; ++i) {
+      out->n_tok = out->n_units = 0;
+      take(i, *in, *out);
+      std::swap(in, out);
+    }
+    // Evicted from the last level: dropped, and the cache has filled up (units leave slack,
+    // so the total may never reach S exactly).
+    if (in->n_units > 0) filling_ = false;
     ++open_len_;
     open_digits_ = digit ? open_digits_ + 1 : 0;
     if (kind == kSeparatorToken) open_closed_ = true;
@@ -392,31 +432,128 @@ class SpanCascadeCache final : public LayerKvCache {
   float beta_;
   bool by_score_, peak_, mean_, vnorm_weight_;
   std::shared_ptr<const std::vector<uint8_t>> kinds_;
-  KvShape shape_;
-  const KeyRotator& rotator_;
-  std::vector<int> sizes_;  // W per level
+  int lanes_, hd_;
+  std::vector<const KeyRotator*> rotators_;  // per lane
+  std::vector<int> sizes_;                   // W per level
   int c_;
-  int s_ = 0, slots_per_head_ = 0, carry_cap_ = 0;
-  std::vector<int> base_;   // first slot of each level
-  std::vector<float> k_, v_;            // [head][NS + S][head_dim]
-  std::vector<float> score_, mass_, vnorm_;  // [head][NS + S]
-  std::vector<int64_t> index_;          // [head][NS + S]
-  std::vector<Unit> units_;             // [head][NS + S]: level i's unit ring at base_[i]
-  std::vector<Level> level_;            // [head][C]
+  int s_ = 0, slots_ = 0, carry_cap_ = 0;
+  std::vector<int> base_;               // first slot of each level
+  std::vector<float> k_, v_;            // [lane][NS + S][head_dim]
+  std::vector<float> mass_;             // [lane][NS + S]: what attention adds
+  std::vector<float> score_, vnorm_;    // [NS + S]: shared by every lane
+  std::vector<int64_t> index_;          // [NS + S]
+  std::vector<Unit> units_;             // [NS + S]: level i's unit ring at base_[i]
+  std::vector<Level> level_;            // [C]
+  std::vector<LaneChunk> chunk_;        // [lane]: the chunk being committed
+  int n_committed_ = 0, chunk_n_ = 0;   // lanes that have committed it, its length
   CarryBuffer carry_a_, carry_b_;
   int n_sinks_ = 0;
   int64_t t_ = 0, u_ = -1;  // next stream index; index of the unit being built
   bool filling_ = true;     // every level is open until the cache is full (see insert())
   int open_len_ = 0, open_digits_ = 0;
   bool open_closed_ = true;  // the last unit ended (after a separator): the next token starts one
-  bool mass_dirty_ = false;
+};
+
+// One layer's part of the span cascades: with `per_head`, KV head h is the one lane of
+// cascades[h] (`head`); otherwise it is lane lane0 + h of cascades[0] (`layer`, `model`).
+class SpanCascadeLayer final : public LayerKvCache {
+ public:
+  SpanCascadeLayer(std::vector<std::shared_ptr<SpanCascade>> cascades, bool per_head, int lane0,
+                   const KvShape& shape, int levels, bool reports_cascade_bytes)
+      : cascades_(std::move(cascades)), per_head_(per_head), lane0_(lane0), shape_(shape),
+        levels_(levels), reports_cascade_bytes_(reports_cascade_bytes) {}
+
+  int64_t next_position() const override { return cascades_[0]->next_position(); }
+  int64_t room() const override { return std::numeric_limits<int64_t>::max() / 4; }
+  bool wants_mass() const override { return cascades_[0]->wants_mass(); }
+  float beta() const override { return cascades_[0]->beta(); }
+
+  void view(KvView& out) override {
+    const int H = shape_.n_heads, n_segments = 1 + 2 * levels_;
+    out.n_heads = H;
+    out.n_segments = n_segments;
+    out.segments.assign(static_cast<size_t>(H) * n_segments, KvSegment{});
+    for (int h = 0; h < H; ++h)
+      cascade(h).view(lane(h), &out.segments[static_cast<size_t>(h) * n_segments]);
+  }
+
+  void commit(const float* k, const float* v, int n, const float* chunk_mass,
+              const int32_t* ids) override {
+    const int H = shape_.n_heads;
+    if (!per_head_ && cascades_[0]->lanes() > H) {
+      // `model`: the cascade takes the chunk once the last layer has committed, after the
+      // caller has reused these buffers.
+      const size_t kv = static_cast<size_t>(n) * H * shape_.head_dim;
+      held_k_.assign(k, k + kv), held_v_.assign(v, v + kv);
+      k = held_k_.data(), v = held_v_.data();
+      if (chunk_mass) {
+        held_mass_.assign(chunk_mass, chunk_mass + static_cast<size_t>(H) * n);
+        chunk_mass = held_mass_.data();
+      }
+    }
+    std::vector<LaneChunk> lanes(static_cast<size_t>(H));
+    for (int h = 0; h < H; ++h) lanes[static_cast<size_t>(h)] = {k, v, chunk_mass, H, h};
+    if (per_head_) {
+      for (int h = 0; h < H; ++h) cascade(h).commit(0, std::span(&lanes[static_cast<size_t>(h)], 1), n, ids);
+    } else {
+      cascades_[0]->commit(lane0_, lanes, n, ids);
+    }
+  }
+
+  void clear() override {
+    for (auto& c : cascades_) c->clear();
+  }
+  size_t bytes() const override {
+    size_t b = (held_k_.capacity() + held_v_.capacity() + held_mass_.capacity()) * sizeof(float);
+    if (reports_cascade_bytes_)
+      for (const auto& c : cascades_) b += c->bytes();
+    return b;
+  }
+  std::vector<SlotInfo> slots(int h) const override { return cascades_[per_head_ ? h : 0]->slots(); }
+
+ private:
+  SpanCascade& cascade(int h) { return *cascades_[per_head_ ? static_cast<size_t>(h) : 0]; }
+  int lane(int h) const { return per_head_ ? 0 : lane0_ + h; }
+
+  std::vector<std::shared_ptr<SpanCascade>> cascades_;
+  bool per_head_;
+  int lane0_;
+  KvShape shape_;
+  int levels_;
+  bool reports_cascade_bytes_;  // `model`: the first layer reports the shared cascade
+  std::vector<float> held_k_, held_v_, held_mass_;  // `model`: this layer's chunk in flight
 };
 
 }  // namespace
 
-std::unique_ptr<LayerKvCache> make_span_cascade_cache(const CacheConfig& c, const KvShape& shape,
-                                                      const KeyRotator& rotator) {
-  return std::make_unique<SpanCascadeCache>(c, shape, rotator);
+std::vector<std::unique_ptr<LayerKvCache>> make_span_cascade_caches(
+    const CacheConfig& c, const KvShape& shape, std::span<const KeyRotator* const> rotators) {
+  const int H = shape.n_heads, n_layers = static_cast<int>(rotators.size());
+  const int levels = c.level_sizes.empty() ? c.cascades : static_cast<int>(c.level_sizes.size());
+  std::vector<std::unique_ptr<LayerKvCache>> layers;
+  if (c.unit_share == "model") {
+    std::vector<const KeyRotator*> lane_rotators;
+    for (const KeyRotator* r : rotators) lane_rotators.insert(lane_rotators.end(), H, r);
+    auto shared = std::make_shared<SpanCascade>(c, n_layers * H, shape.head_dim, lane_rotators);
+    for (int l = 0; l < n_layers; ++l)
+      layers.push_back(std::make_unique<SpanCascadeLayer>(
+          std::vector<std::shared_ptr<SpanCascade>>{shared}, false, l * H, shape, levels, l == 0));
+    return layers;
+  }
+  for (const KeyRotator* r : rotators) {
+    std::vector<std::shared_ptr<SpanCascade>> cascades;
+    if (c.unit_share == "layer") {
+      cascades.push_back(std::make_shared<SpanCascade>(
+          c, H, shape.head_dim, std::vector<const KeyRotator*>(static_cast<size_t>(H), r)));
+    } else {
+      for (int h = 0; h < H; ++h)
+        cascades.push_back(std::make_shared<SpanCascade>(c, 1, shape.head_dim,
+                                                         std::vector<const KeyRotator*>{r}));
+    }
+    layers.push_back(std::make_unique<SpanCascadeLayer>(std::move(cascades), c.unit_share != "layer",
+                                                        0, shape, levels, true));
+  }
+  return layers;
 }
 
 }  // namespace kvc

@@ -54,6 +54,7 @@ struct CacheFlags {
   std::string unit = "token";
   int unit_max = 16;
   std::string unit_score = "sum";
+  std::string unit_share = "head";
   bool value_norm = false;
   std::string cascade_sizes;  // "256,64,64": level sizes, newest first
   int stride = 512;

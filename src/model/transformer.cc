@@ -41,13 +41,18 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights)
 
 std::vector<std::unique_ptr<LayerKvCache>> Transformer::make_caches(
     const CacheConfig& policy) const {
-  std::vector<std::unique_ptr<LayerKvCache>> caches;
   const KvShape shape{config_.n_kv_heads, config_.head_dim};
-  for (int l = 0; l < config_.n_layers; ++l) {
+  // The policy's layers are built together (they may share state), the local ones apart.
+  std::vector<const KeyRotator*> global_rotators;
+  for (int l = 0; l < config_.n_layers; ++l)
+    if (!config_.layer_is_local[l]) global_rotators.push_back(&ropes_[l]);
+  auto global = make_layer_caches(policy, shape, global_rotators);
+  std::vector<std::unique_ptr<LayerKvCache>> caches;
+  for (int l = 0, g = 0; l < config_.n_layers; ++l) {
     if (config_.layer_is_local[l])
       caches.push_back(make_native_window_cache(config_.sliding_window, shape, ropes_[l]));
     else
-      caches.push_back(make_layer_cache(policy, shape, ropes_[l]));
+      caches.push_back(std::move(global[static_cast<size_t>(g++)]));
   }
   return caches;
 }

@@ -443,6 +443,8 @@ TEST_F(CliWithModel, PasskeyOptionsRunOnAShortPrompt) {
       "--cascade-unit span --cascade-sizes 16,8,8,8,8,8,8 --unit-max 4",
       "--cascade-unit span --cascades 2 --unit-score peak --value-norm",
       "--cascade-unit span --cascades 2 --unit-score mean",
+      "--cascade-unit span --cascades 2 --unit-share layer",
+      "--cascade-unit span --cascades 2 --unit-share model",
   };
   for (const std::string& v : variants) {
     SCOPED_TRACE(v);
@@ -458,6 +460,10 @@ TEST_F(CliWithModel, PasskeyOptionsRunOnAShortPrompt) {
     EXPECT_EQ(j["table"][0]["n"], 5);
     if (v.find("--oracle") != std::string::npos) {
       for (const auto& s : j["samples"]) EXPECT_EQ(s["key_intact"], 1.0);
+    }
+    if (v.find("--unit-share model") != std::string::npos) {  // in every cache or in none
+      for (const auto& s : j["samples"])
+        EXPECT_TRUE(s["key_intact"] == 0.0 || s["key_intact"] == 1.0) << s["key_intact"];
     }
   }
 }
@@ -479,6 +485,7 @@ TEST_F(Cli, BadSpanAndPasskeyFlagsExit2) {
   EXPECT_EQ(run("generate -m /x.gguf -p hi --cascade-sizes 64,x").code, 2);
   EXPECT_EQ(run("generate -m /x.gguf -p hi --cascade-unit word").code, 2);
   EXPECT_EQ(run("generate -m /x.gguf -p hi --unit-score median").code, 2);
+  EXPECT_EQ(run("generate -m /x.gguf -p hi --unit-share everyone").code, 2);
   EXPECT_EQ(run("passkey -m /x.gguf --oracle --cache cascade").code, 2);
   EXPECT_EQ(run("passkey -m /x.gguf --haystack sand").code, 2);
   EXPECT_EQ(run("passkey -m /x.gguf --needle pin").code, 2);

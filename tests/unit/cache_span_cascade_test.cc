@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <deque>
+#include <map>
 #include <random>
 
 #include "base/error.h"
@@ -325,6 +326,159 @@ TEST(SpanCascade, OneTokenSpansAreTheTokenCascade) {
   }
 }
 
+// unit_share layer / model over L layers of H heads: every layer and head holds the tokens (and
+// scores, and positions) that one head fed the sum of its group's masses would hold: the group
+// is a layer's heads (`layer`) or every head of every layer (`model`). A `model` chunk goes in
+// only when the last layer has committed it.
+void check_shared_decisions(const std::string& share) {
+  SCOPED_TRACE(share);
+  const int L = 3, H = 2, hd = 4;
+  NoRotation none;
+  CacheConfig cfg;
+  cfg.policy = "cascade", cfg.unit = "span", cfg.unit_max = 4, cfg.sinks = 2;
+  cfg.level_sizes = {12, 8, 8, 8}, cfg.cascades = 4, cfg.size = 36, cfg.beta = 0.9f;
+  cfg.token_kinds = test_kinds();
+  cfg.unit_share = share;
+  const KeyRotator* rotators[] = {&none, &none, &none};
+  auto layers = make_layer_caches(cfg, {H, hd}, rotators);
+  ASSERT_EQ(layers.size(), static_cast<size_t>(L));
+  const bool model = share == "model";
+  const int groups = model ? 1 : L;
+  const auto group_of = [&](int l) { return model ? 0 : l; };
+  CacheConfig one = cfg;
+  one.unit_share = "head";
+  std::vector<std::unique_ptr<LayerKvCache>> ref;
+  for (int g = 0; g < groups; ++g) ref.push_back(make_layer_cache(one, {1, hd}, none));
+
+  const std::vector<int32_t> ids = make_ids(3000, 11);
+  std::mt19937 rng(5);
+  int64_t t = 0;
+  std::vector<KvView> views(L);
+  KvView ref_view;
+  for (int step = 0; t + 8 <= 2500; ++step) {
+    const int n = 1 + static_cast<int>(rng() % 7);
+    const uint64_t salt = rng();
+    // Attention: lane (l, h) gives a token mass by its identity; the reference its group's sum.
+    std::vector<std::vector<float>> sums(groups);
+    for (int l = 0; l < L; ++l) {
+      layers[l]->view(views[l]);
+      for (int h = 0; h < H; ++h)
+        for (int sgi = 0; sgi < views[l].n_segments; ++sgi) {
+          const KvSegment& sg = views[l].at(h, sgi);
+          for (int i = 0; i < sg.n; ++i)
+            ASSERT_EQ(sg.k[i * hd + 1], static_cast<float>(l * H + h)) << "a lane holds its own keys";
+          if (!sg.mass) continue;
+          for (int i = 0; i < sg.n; ++i) sg.mass[i] = hash_mass(salt, l, h, static_cast<int64_t>(sg.k[i * hd]));
+        }
+    }
+    for (int g = 0; g < groups; ++g) {
+      ref[g]->view(ref_view);
+      for (int sgi = 0; sgi < ref_view.n_segments; ++sgi) {
+        const KvSegment& sg = ref_view.at(0, sgi);
+        if (!sg.mass) continue;
+        for (int i = 0; i < sg.n; ++i) {
+          float m = 0.0f;  // in lane order, as the cascade adds them
+          for (int l = 0; l < L; ++l)
+            if (group_of(l) == g)
+              for (int h = 0; h < H; ++h) m += hash_mass(salt, l, h, static_cast<int64_t>(sg.k[i * hd]));
+          sg.mass[i] = m;
+        }
+      }
+    }
+    std::vector<std::vector<float>> ref_cm(groups, std::vector<float>(static_cast<size_t>(n), 0.0f));
+    const int64_t before = layers[0]->next_position();
+    for (int l = 0; l < L; ++l) {
+      std::vector<float> k(static_cast<size_t>(n) * H * hd), v(k.size()), cm(static_cast<size_t>(H) * n);
+      for (int j = 0; j < n; ++j)
+        for (int h = 0; h < H; ++h) {
+          k[(j * H + h) * hd] = static_cast<float>(t + j);
+          k[(j * H + h) * hd + 1] = static_cast<float>(l * H + h);
+          cm[h * n + j] = hash_mass(salt + 1, l, h, t + j);
+          ref_cm[group_of(l)][j] += cm[h * n + j];
+        }
+      if (model && l > 0) {
+        ASSERT_EQ(layers[0]->next_position(), before) << "a model chunk waits for the last layer";
+      }
+      layers[l]->commit(k.data(), v.data(), n, cm.data(), ids.data() + t);
+    }
+    for (int g = 0; g < groups; ++g) {
+      std::vector<float> k(static_cast<size_t>(n) * hd), v(k.size());
+      for (int j = 0; j < n; ++j) k[j * hd] = static_cast<float>(t + j);
+      ref[g]->commit(k.data(), v.data(), n, ref_cm[g].data(), ids.data() + t);
+    }
+    t += n;
+    for (int l = 0; l < L; ++l) {
+      const auto want = ref[group_of(l)]->slots(0);
+      ASSERT_EQ(layers[l]->next_position(), ref[group_of(l)]->next_position());
+      for (int h = 0; h < H; ++h) {
+        const auto got = layers[l]->slots(h);
+        ASSERT_EQ(got.size(), want.size()) << "t " << t << " layer " << l << " head " << h;
+        for (size_t i = 0; i < got.size(); ++i) {
+          ASSERT_EQ(got[i].index, want[i].index) << "t " << t << " layer " << l << " slot " << i;
+          ASSERT_EQ(got[i].position, want[i].position) << "t " << t << " slot " << i;
+          ASSERT_EQ(got[i].score, want[i].score) << "t " << t << " slot " << i;
+        }
+      }
+    }
+  }
+  EXPECT_GT(t, 2000);
+}
+
+TEST(SpanCascade, SharedDecisionsFollowTheSummedMasses) {
+  check_shared_decisions("layer");
+  check_shared_decisions("model");
+}
+
+TEST(SpanCascade, TheSharesDiffer) {
+  // The same stream and masses kept three ways: per head the heads disagree, shared they
+  // cannot (and `model` keeps every layer alike).
+  const int L = 2, H = 2, hd = 4;
+  NoRotation none;
+  const KeyRotator* rotators[] = {&none, &none};
+  std::map<std::string, std::vector<std::unique_ptr<LayerKvCache>>> by_share;
+  for (const std::string share : {"head", "layer", "model"}) {
+    CacheConfig cfg;
+    cfg.policy = "cascade", cfg.unit = "span", cfg.unit_max = 4, cfg.sinks = 2;
+    cfg.size = 32, cfg.cascades = 4, cfg.beta = 0.9f, cfg.token_kinds = test_kinds();
+    cfg.unit_share = share;
+    by_share[share] = make_layer_caches(cfg, {H, hd}, rotators);
+  }
+  const std::vector<int32_t> ids = make_ids(2000, 3);
+  std::mt19937 rng(9);
+  bool heads_differ = false;
+  for (int64_t t = 0; t + 4 <= 1500;) {
+    const int n = 1 + static_cast<int>(rng() % 4);
+    const uint64_t salt = rng();
+    for (auto& [share, layers] : by_share)
+      for (int l = 0; l < L; ++l) {
+        KvView view;
+        layers[l]->view(view);
+        for (int h = 0; h < H; ++h)
+          for (int sgi = 0; sgi < view.n_segments; ++sgi) {
+            const KvSegment& sg = view.at(h, sgi);
+            if (!sg.mass) continue;
+            for (int i = 0; i < sg.n; ++i) sg.mass[i] = hash_mass(salt, l, h, static_cast<int64_t>(sg.k[i * hd]));
+          }
+        std::vector<float> k(static_cast<size_t>(n) * H * hd), v(k.size()), cm(static_cast<size_t>(H) * n);
+        for (int j = 0; j < n; ++j)
+          for (int h = 0; h < H; ++h) k[(j * H + h) * hd] = static_cast<float>(t + j), cm[h * n + j] = hash_mass(salt, l, h, t + j);
+        layers[l]->commit(k.data(), v.data(), n, cm.data(), ids.data() + t);
+      }
+    t += n;
+    const auto indices = [](const LayerKvCache& c, int h) {
+      std::vector<int64_t> out;
+      for (const auto& s : c.slots(h)) out.push_back(s.index);
+      return out;
+    };
+    const auto& head = by_share["head"];
+    heads_differ |= indices(*head[0], 0) != indices(*head[0], 1);
+    for (int l = 0; l < L; ++l)
+      ASSERT_EQ(indices(*by_share["layer"][l], 0), indices(*by_share["layer"][l], 1));
+    ASSERT_EQ(indices(*by_share["model"][0], 0), indices(*by_share["model"][1], 1));
+  }
+  EXPECT_TRUE(heads_differ) << "per-head decisions never differed: the stream tests nothing";
+}
+
 TEST(SpanCascade, SpansAndDigitRunsStayWhole) {
   // Whatever survives, survives as whole spans: a digit run of at most unit_max tokens is all
   // there or all gone, in every head, at every step.
@@ -392,6 +546,10 @@ TEST(SpanCascade, RejectsBadConfig) {
   cfg.level_sizes = {32, 16, 8};  // sums to 56, not 64
   EXPECT_THROW(make_layer_cache(cfg, {1, 4}, none), Error);
   cfg.level_sizes = {32, 16, 16};
+  EXPECT_NO_THROW(make_layer_cache(cfg, {1, 4}, none));
+  cfg.unit_share = "everyone";
+  EXPECT_THROW(make_layer_cache(cfg, {1, 4}, none), Error);
+  cfg.unit_share = "model";
   EXPECT_NO_THROW(make_layer_cache(cfg, {1, 4}, none));
   cfg.unit = "word";
   EXPECT_THROW(make_layer_cache(cfg, {1, 4}, none), Error);
