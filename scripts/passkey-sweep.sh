@@ -12,10 +12,11 @@
 #       [--tag paper] [--extra "--needle multikey"] [--threads N] [--out DIR]
 # --samples is per depth bin (5 bins). Configurations (S = --size):
 #   full window oracle token4 token8 token7 span4-sum span7-sum span7-mean span7-peak span7-vnorm
-#   span7-mean-layer span7-mean-model span7-sum-model
+#   span7-mean-layer span7-mean-model span7-sum-model span7-mean-model-max span7-sum-model-max
 # where token7/span7 have 7 sub-caches of sizes S/4, then six of S/8 (a dense recent level and
 # reach of about 16 S); span units are at most 16 tokens; -layer / -model share each decision
-# over a layer's KV heads / every head of every layer (--unit-share).
+# over a layer's KV heads / every head of every layer (--unit-share), -max by the heads' largest
+# attention to a token instead of their sum (--share-reduce max).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -63,6 +64,8 @@ flags_of() {
     span7-mean-layer) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score mean --unit-share layer" ;;
     span7-mean-model) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score mean --unit-share model" ;;
     span7-sum-model) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-share model" ;;
+    span7-mean-model-max) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score mean --unit-share model --share-reduce max" ;;
+    span7-sum-model-max) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-share model --share-reduce max" ;;
     *) echo "passkey-sweep: unknown configuration '$1'" >&2; return 1 ;;
   esac
 }

@@ -102,6 +102,7 @@ struct CacheConfig {
   // of a layer together (`layer`), or every head of every layer (`model`: a span survives
   // everywhere or nowhere).
   std::string unit_share = "head";
+  std::string share_reduce = "sum";  // sum | max: how a shared cascade combines its lanes' masses
   bool value_norm_weight = false;  // scale each token's score by its value vector's mean |v|
   // cascade: sizes of the sub-caches, newest first (empty: C equal ones of size / C); their sum
   // is the size.
@@ -127,6 +128,7 @@ struct CacheFieldNames {
   std::string policy = "policy", sinks = "sinks", size = "size", cascades = "cascades",
               beta = "beta", context = "context", unit = "unit", unit_max = "unit_max",
               unit_score = "unit_score", unit_share = "unit_share",
+              share_reduce = "share_reduce",
               level_sizes = "level_sizes";
 };
 

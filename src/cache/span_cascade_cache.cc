@@ -28,7 +28,9 @@
 // number of key/value lanes follow. `head`: every KV head of every layer is its own cascade and
 // decides its competitions by its own scores (the paper's way). `layer`: the KV heads of a layer
 // share one cascade, scored by the sum of their masses. `model`: one cascade for every head of
-// every layer it governs, so a span survives everywhere or nowhere; a layer's commit is held
+// every layer it governs, so a span survives everywhere or nowhere (--share-reduce: the lanes'
+// masses for a token are summed, or the largest is taken, so that the few heads that retrieve
+// can keep what they read); a layer's commit is held
 // until the last layer of the pass has committed, and then the chunk goes in for all of them
 // with the masses of the whole pass (the transformer runs the layers in order and reads a
 // layer's cache again only in the next pass, so no layer sees the delay).
@@ -64,13 +66,32 @@ struct LaneChunk {
   int heads = 0, head = 0;
 };
 
+// A cascade decides its structure once per arrival; what that does to keys and values is logged
+// as moves and then replayed for every lane, so a carry needs room for one lane only.
+struct SpanMove {
+  enum Kind : uint8_t { kFromChunk, kToCarry, kFromCarry } kind;
+  int slot = 0;        // cache slot written (kFromChunk, kFromCarry) or read (kToCarry)
+  int buf = 0, c = 0;  // carry buffer and token
+  int64_t delta = 0;   // rotation of the key as it lands
+};
+
+// What a commit works in: the move log and one lane of keys and values on their way down. Only
+// one cascade commits at a time, so those of a layer (or of a model) share one.
+struct SpanScratch {
+  std::vector<SpanMove> moves;
+  std::vector<float> carry;  // [buffer][key | value][token][head_dim]
+};
+
 class SpanCascade {
  public:
+  using Move = SpanMove;
+
   SpanCascade(const CacheConfig& c, int n_lanes, int head_dim,
               std::vector<const KeyRotator*> lane_rotators)
       : ns_(c.sinks), g_(c.unit_max), beta_(c.beta), by_score_(c.select_by_score),
         peak_(c.unit_score == "peak"), mean_(c.unit_score == "mean"),
-        vnorm_weight_(c.value_norm_weight), kinds_(c.token_kinds), lanes_(n_lanes), hd_(head_dim),
+        vnorm_weight_(c.value_norm_weight), share_max_(c.share_reduce == "max"),
+        kinds_(c.token_kinds), lanes_(n_lanes), hd_(head_dim),
         rotators_(std::move(lane_rotators)), sizes_(level_sizes(c)),
         c_(static_cast<int>(sizes_.size())) {
     s_ = std::accumulate(sizes_.begin(), sizes_.end(), 0);
@@ -86,9 +107,8 @@ class SpanCascade {
     chunk_.assign(static_cast<size_t>(lanes_), LaneChunk{});
     // A unit is at most 2g - 1 tokens; an arriving one evicts fewer than 2g more per level.
     carry_cap_ = 2 * g_ * (c_ + 2);
+    carry_b_.id = 1;
     for (auto* b : {&carry_a_, &carry_b_}) {
-      b->k.assign(static_cast<size_t>(carry_cap_) * lanes_ * hd_, 0.0f);
-      b->v.assign(b->k.size(), 0.0f);
       b->tok.assign(static_cast<size_t>(carry_cap_), CarryToken{});
       b->units.assign(static_cast<size_t>(carry_cap_), CarryUnit{});
     }
@@ -96,6 +116,15 @@ class SpanCascade {
   }
 
   int lanes() const { return lanes_; }
+  // Sizes `s` for this cascade's commits (what it already holds for others stays).
+  void reserve(SpanScratch& s) const {
+    // Per arrival: one move for the token, one per token leaving a level and one per token
+    // landing; level i >= 1 receives at most i (2g - 1) tokens and pops at most 2g - 2 more.
+    const size_t moves = 1 + static_cast<size_t>(2 * (2 * g_) * c_ * (c_ + 1));
+    if (s.moves.capacity() < moves) s.moves.reserve(moves);
+    const size_t floats = static_cast<size_t>(2 * 2 * carry_cap_) * hd_;
+    if (s.carry.size() < floats) s.carry.resize(floats, 0.0f);
+  }
   bool wants_mass() const { return by_score_; }
   float beta() const { return beta_; }
 
@@ -128,8 +157,10 @@ class SpanCascade {
   }
 
   // Lanes [first, first + chunks.size()) commit an n-token chunk; once every lane has, the
-  // chunk goes in. `ids` must be the same for every part of one chunk.
-  void commit(int first, std::span<const LaneChunk> chunks, int n, const int32_t* ids) {
+  // chunk goes in. `ids` must be the same for every part of one chunk. `scratch` was reserved
+  // by this cascade.
+  void commit(int first, std::span<const LaneChunk> chunks, int n, const int32_t* ids,
+              SpanScratch& scratch) {
     if (n_committed_ == 0) chunk_n_ = n;
     if (n != chunk_n_) fail("span cascade: layers committed chunks of {} and {} tokens", chunk_n_, n);
     for (size_t j = 0; j < chunks.size(); ++j) chunk_[static_cast<size_t>(first) + j] = chunks[j];
@@ -138,7 +169,11 @@ class SpanCascade {
     n_committed_ = 0;
     fold_masses(n);
     const int64_t p0 = next_position();
-    for (int j = 0; j < n; ++j, ++t_) insert(j, n, p0, ids ? kind_of(ids[j]) : uint8_t{kPlainToken});
+    for (int j = 0; j < n; ++j, ++t_) {
+      scratch.moves.clear();
+      insert(j, n, p0, ids ? kind_of(ids[j]) : uint8_t{kPlainToken}, scratch.moves);
+      replay(j, scratch);
+    }
   }
 
   void clear() {
@@ -152,8 +187,7 @@ class SpanCascade {
   size_t bytes() const {
     size_t carry = 0;
     for (const auto* b : {&carry_a_, &carry_b_})
-      carry += (b->k.size() + b->v.size()) * sizeof(float) + b->tok.size() * sizeof(CarryToken) +
-               b->units.size() * sizeof(CarryUnit);
+      carry += b->tok.size() * sizeof(CarryToken) + b->units.size() * sizeof(CarryUnit);
     return (k_.size() + v_.size() + score_.size() + mass_.size() + vnorm_.size()) * sizeof(float) +
            index_.size() * sizeof(int64_t) + units_.size() * sizeof(Unit) +
            level_.size() * sizeof(Level) + chunk_.size() * sizeof(LaneChunk) + carry;
@@ -191,12 +225,12 @@ class SpanCascade {
     int first = 0, len = 0;  // tokens [first, first + len) of the carry buffer
     bool sep_end = false;
   };
-  // Units on their way to the next level, with their tokens' keys and values in every lane.
+  // Units on their way to the next level (their keys and values: scratch buffer `id`).
   struct CarryBuffer {
-    std::vector<float> k, v;  // [token][lane][head_dim]
     std::vector<CarryToken> tok;
     std::vector<CarryUnit> units;
     int n_tok = 0, n_units = 0;
+    int id = 0;
   };
   static std::vector<int> level_sizes(const CacheConfig& c) {
     if (!c.level_sizes.empty()) return c.level_sizes;
@@ -211,12 +245,6 @@ class SpanCascade {
   size_t at(int lane, int slot) const { return static_cast<size_t>(lane) * slots_ + slot; }
   float* key(int lane, int slot) { return &k_[at(lane, slot) * hd_]; }
   float* value(int lane, int slot) { return &v_[at(lane, slot) * hd_]; }
-  float* carry_k(CarryBuffer& b, int c, int lane) {
-    return &b.k[(static_cast<size_t>(c) * lanes_ + lane) * hd_];
-  }
-  float* carry_v(CarryBuffer& b, int c, int lane) {
-    return &b.v[(static_cast<size_t>(c) * lanes_ + lane) * hd_];
-  }
   int ring_slot(int i, const Level& L, int r) const { return base_[i] + (L.head + r) % sizes_[i]; }
   Unit& unit(int i, int r) {
     const Level& L = level_[i];
@@ -236,7 +264,10 @@ class SpanCascade {
     return s / static_cast<float>(hd_);
   }
 
-  // Scores decay by beta^n; each slot gains the mass every lane gave it.
+  // How the lanes' masses for one token combine (masses are >= 0, so 0 starts both).
+  float reduce(float acc, float mass) const { return share_max_ ? std::max(acc, mass) : acc + mass; }
+
+  // Scores decay by beta^n; each slot gains the mass the lanes gave it (their sum or the most).
   void fold_masses(int n) {
     const float decay =
         beta_ >= 1.0f ? 1.0f : static_cast<float>(std::pow(static_cast<double>(beta_), n));
@@ -245,7 +276,7 @@ class SpanCascade {
       for (int r = 0; r < L.fill; ++r) {
         const int slot = ring_slot(i, L, r);
         float m = 0.0f;
-        for (int lane = 0; lane < lanes_; ++lane) m += mass_[at(lane, slot)];
+        for (int lane = 0; lane < lanes_; ++lane) m = reduce(m, mass_[at(lane, slot)]);
         score_[slot] = decay * score_[slot] + m;
       }
     }
@@ -271,17 +302,14 @@ class SpanCascade {
   }
 
   // Moves the oldest unit of level i into `out`.
-  void pop_oldest(int i, CarryBuffer& out) {
+  void pop_oldest(int i, CarryBuffer& out, std::vector<Move>& moves) {
     Level& L = level_[i];
     const Unit u = unit(i, 0);
     CarryUnit& cu = out.units[static_cast<size_t>(out.n_units++)];
     cu = {out.n_tok, u.len, u.sep_end};
     for (int r = 0; r < u.len; ++r) {
       const int slot = ring_slot(i, L, r), c = out.n_tok;
-      for (int lane = 0; lane < lanes_; ++lane) {
-        std::memcpy(carry_k(out, c, lane), key(lane, slot), hd_ * sizeof(float));
-        std::memcpy(carry_v(out, c, lane), value(lane, slot), hd_ * sizeof(float));
-      }
+      moves.push_back({Move::kToCarry, slot, out.id, c, 0});
       out.tok[static_cast<size_t>(c)] = {score_[slot], vnorm_[slot], index_[slot], L.count - L.fill + r};
       ++out.n_tok;
     }
@@ -302,18 +330,13 @@ class SpanCascade {
   }
 
   // Appends carry unit `cu` of `in` to level i; the caller made room.
-  void push(int i, CarryBuffer& in, const CarryUnit& cu) {
+  void push(int i, CarryBuffer& in, const CarryUnit& cu, std::vector<Move>& moves) {
     Level& L = level_[i];
     for (int r = 0; r < cu.len; ++r) {
       const int c = cu.first + r;
       const CarryToken& t = in.tok[static_cast<size_t>(c)];
       const int slot = ring_slot(i, L, L.fill);
-      for (int lane = 0; lane < lanes_; ++lane) {
-        float* dst = key(lane, slot);
-        std::memcpy(dst, carry_k(in, c, lane), hd_ * sizeof(float));
-        rotators_[static_cast<size_t>(lane)]->rotate(dst, L.count - t.virt);
-        std::memcpy(value(lane, slot), carry_v(in, c, lane), hd_ * sizeof(float));
-      }
+      moves.push_back({Move::kFromCarry, slot, in.id, c, L.count - t.virt});
       score_[slot] = t.score, vnorm_[slot] = t.vnorm, index_[slot] = t.index;
       ++L.fill, ++L.count;
     }
@@ -323,15 +346,15 @@ class SpanCascade {
 
   // Level i >= 1 takes the units in `in` (evicted from level i - 1 by unit u_); what it evicts
   // in turn goes to `out`.
-  void take(int i, CarryBuffer& in, CarryBuffer& out) {
+  void take(int i, CarryBuffer& in, CarryBuffer& out, std::vector<Move>& moves) {
     const bool open = filling_ || (u_ & ((int64_t{1} << i) - 1)) == 0;
     const int w = sizes_[i];
     for (int m = 0; m < in.n_units; ++m) {
       const CarryUnit& cu = in.units[static_cast<size_t>(m)];
       Level& L = level_[i];
       if (open || L.n_units == 0) {
-        while (w - L.fill < cu.len) pop_oldest(i, out);
-        push(i, in, cu);
+        while (w - L.fill < cu.len) pop_oldest(i, out, moves);
+        push(i, in, cu, moves);
         continue;
       }
       // Closed: the fewest newest units whose slots (with the free ones) fit the carry.
@@ -349,7 +372,7 @@ class SpanCascade {
                                     [&](int r) { return in.tok[static_cast<size_t>(cu.first + r)].vnorm; });
       if (!by_score_ || mine >= theirs) {  // a tie goes to the carry, the newer unit
         drop_newest(i, k);
-        push(i, in, cu);
+        push(i, in, cu, moves);
       }
     }
   }
@@ -363,14 +386,41 @@ class SpanCascade {
     return c.v + (static_cast<size_t>(j) * c.heads + c.head) * hd_;
   }
 
-  // One arrival: stream token t_, position j of the n-token chunk being committed.
-  void insert(int j, int n, int64_t p0, uint8_t kind) {
-    if (n_sinks_ < ns_) {
-      for (int lane = 0; lane < lanes_; ++lane) {
-        std::memcpy(key(lane, n_sinks_), chunk_key(lane, j), hd_ * sizeof(float));
-        rotators_[static_cast<size_t>(lane)]->rotate(key(lane, n_sinks_), n_sinks_ - (p0 + j));
-        std::memcpy(value(lane, n_sinks_), chunk_value(lane, j), hd_ * sizeof(float));
+  // Carries out the logged moves of arrival j in every lane.
+  void replay(int j, SpanScratch& scratch) {
+    const size_t buf_floats = static_cast<size_t>(carry_cap_) * hd_;
+    const auto carry = [&](const Move& m, int kv) {  // kv: 0 keys, 1 values
+      return &scratch.carry[static_cast<size_t>(2 * m.buf + kv) * buf_floats + static_cast<size_t>(m.c) * hd_];
+    };
+    const size_t bytes = hd_ * sizeof(float);
+    for (int lane = 0; lane < lanes_; ++lane) {
+      const KeyRotator& rotator = *rotators_[static_cast<size_t>(lane)];
+      for (const Move& m : scratch.moves) {
+        switch (m.kind) {
+          case Move::kFromChunk:
+            std::memcpy(key(lane, m.slot), chunk_key(lane, j), bytes);
+            std::memcpy(value(lane, m.slot), chunk_value(lane, j), bytes);
+            rotator.rotate(key(lane, m.slot), m.delta);
+            break;
+          case Move::kToCarry:
+            std::memcpy(carry(m, 0), key(lane, m.slot), bytes);
+            std::memcpy(carry(m, 1), value(lane, m.slot), bytes);
+            break;
+          case Move::kFromCarry:
+            std::memcpy(key(lane, m.slot), carry(m, 0), bytes);
+            std::memcpy(value(lane, m.slot), carry(m, 1), bytes);
+            rotator.rotate(key(lane, m.slot), m.delta);
+            break;
+        }
       }
+    }
+  }
+
+  // One arrival: stream token t_, position j of the n-token chunk being committed. Decides the
+  // structure and logs the moves of keys and values (replay() does them).
+  void insert(int j, int n, int64_t p0, uint8_t kind, std::vector<Move>& moves) {
+    if (n_sinks_ < ns_) {
+      moves.push_back({Move::kFromChunk, n_sinks_, 0, 0, n_sinks_ - (p0 + j)});
       index_[n_sinks_] = t_;
       ++n_sinks_;
       return;
@@ -390,19 +440,17 @@ class SpanCascade {
     // Sub-cache 0 is always open: make room by evicting whole units, then take the token.
     carry_a_.n_tok = carry_a_.n_units = 0;
     Level& L0 = level_[0];
-    while (L0.fill == sizes_[0]) pop_oldest(0, carry_a_);
+    while (L0.fill == sizes_[0]) pop_oldest(0, carry_a_, moves);
     if (open_len_ == 0) {
       unit(0, L0.n_units) = {0, false};
       ++L0.n_units;
     }
     const int slot = ring_slot(0, L0, L0.fill);
     float score = 0.0f, vnorm = 0.0f;
+    moves.push_back({Move::kFromChunk, slot, 0, 0, L0.count - (p0 + j)});
     for (int lane = 0; lane < lanes_; ++lane) {
       const LaneChunk& c = chunk_[static_cast<size_t>(lane)];
-      std::memcpy(key(lane, slot), chunk_key(lane, j), hd_ * sizeof(float));
-      rotators_[static_cast<size_t>(lane)]->rotate(key(lane, slot), L0.count - (p0 + j));
-      std::memcpy(value(lane, slot), chunk_value(lane, j), hd_ * sizeof(float));
-      if (c.mass) score += c.mass[static_cast<size_t>(c.head) * n + j];
+      if (c.mass) score = reduce(score, c.mass[static_cast<size_t>(c.head) * n + j]);
       if (vnorm_weight_) vnorm += value_norm(chunk_value(lane, j));
     }
     score_[slot] = score;
@@ -417,7 +465,7 @@ class SpanCascade {
     CarryBuffer* out = &carry_b_;
     for (int i = 1; i < c_ && in->n_units > 0; ++i) {
       out->n_tok = out->n_units = 0;
-      take(i, *in, *out);
+      take(i, *in, *out, moves);
       std::swap(in, out);
     }
     // Evicted from the last level: dropped, and the cache has filled up (units leave slack,
@@ -430,7 +478,7 @@ class SpanCascade {
 
   int ns_, g_;
   float beta_;
-  bool by_score_, peak_, mean_, vnorm_weight_;
+  bool by_score_, peak_, mean_, vnorm_weight_, share_max_;
   std::shared_ptr<const std::vector<uint8_t>> kinds_;
   int lanes_, hd_;
   std::vector<const KeyRotator*> rotators_;  // per lane
@@ -461,7 +509,9 @@ class SpanCascadeLayer final : public LayerKvCache {
   SpanCascadeLayer(std::vector<std::shared_ptr<SpanCascade>> cascades, bool per_head, int lane0,
                    const KvShape& shape, int levels, bool reports_cascade_bytes)
       : cascades_(std::move(cascades)), per_head_(per_head), lane0_(lane0), shape_(shape),
-        levels_(levels), reports_cascade_bytes_(reports_cascade_bytes) {}
+        levels_(levels), reports_cascade_bytes_(reports_cascade_bytes) {
+    for (const auto& c : cascades_) c->reserve(scratch_);
+  }
 
   int64_t next_position() const override { return cascades_[0]->next_position(); }
   int64_t room() const override { return std::numeric_limits<int64_t>::max() / 4; }
@@ -494,9 +544,10 @@ class SpanCascadeLayer final : public LayerKvCache {
     std::vector<LaneChunk> lanes(static_cast<size_t>(H));
     for (int h = 0; h < H; ++h) lanes[static_cast<size_t>(h)] = {k, v, chunk_mass, H, h};
     if (per_head_) {
-      for (int h = 0; h < H; ++h) cascade(h).commit(0, std::span(&lanes[static_cast<size_t>(h)], 1), n, ids);
+      for (int h = 0; h < H; ++h)
+        cascade(h).commit(0, std::span(&lanes[static_cast<size_t>(h)], 1), n, ids, scratch_);
     } else {
-      cascades_[0]->commit(lane0_, lanes, n, ids);
+      cascades_[0]->commit(lane0_, lanes, n, ids, scratch_);
     }
   }
 
@@ -504,7 +555,9 @@ class SpanCascadeLayer final : public LayerKvCache {
     for (auto& c : cascades_) c->clear();
   }
   size_t bytes() const override {
-    size_t b = (held_k_.capacity() + held_v_.capacity() + held_mass_.capacity()) * sizeof(float);
+    size_t b = (held_k_.capacity() + held_v_.capacity() + held_mass_.capacity() +
+                scratch_.carry.size()) * sizeof(float) +
+               scratch_.moves.capacity() * sizeof(SpanMove);
     if (reports_cascade_bytes_)
       for (const auto& c : cascades_) b += c->bytes();
     return b;
@@ -522,6 +575,7 @@ class SpanCascadeLayer final : public LayerKvCache {
   int levels_;
   bool reports_cascade_bytes_;  // `model`: the first layer reports the shared cascade
   std::vector<float> held_k_, held_v_, held_mass_;  // `model`: this layer's chunk in flight
+  SpanScratch scratch_;
 };
 
 }  // namespace

@@ -51,6 +51,10 @@ void add_cache_flags(CLI::App& app, CacheFlags& flags) {
                  "(the heads of a layer together) or model (every head of every layer: a unit "
                  "survives everywhere or nowhere)")
       ->check(CLI::IsMember({"head", "layer", "model"}));
+  app.add_option("--share-reduce", flags.share_reduce,
+                 "how a shared decision (--unit-share layer|model) combines the heads' attention "
+                 "to a token: sum or max")
+      ->check(CLI::IsMember({"sum", "max"}));
   app.add_flag("--value-norm", flags.value_norm,
                "weigh each token's score by the mean |v| of its value vector (cascade)");
   app.add_option("--cascade-sizes", flags.cascade_sizes,
@@ -108,6 +112,7 @@ void validate(const CacheFlags& f) {
   flags.unit_max = "--unit-max";
   flags.unit_score = "--unit-score";
   flags.unit_share = "--unit-share";
+  flags.share_reduce = "--share-reduce";
   flags.level_sizes = "--cascade-sizes";
   if (const std::string error = cache_config_error(cache_config(f), flags); !error.empty())
     usage_error("{}", error);
@@ -159,6 +164,7 @@ CacheConfig cache_config(const CacheFlags& f) {
   c.unit_max = f.unit_max;
   c.unit_score = f.unit_score;
   c.unit_share = f.unit_share;
+  c.share_reduce = f.share_reduce;
   c.value_norm_weight = f.value_norm;
   c.level_sizes = parse_cascade_sizes(f.cascade_sizes);
   if (!c.level_sizes.empty()) {  // --cascade-sizes sets the size and the count
@@ -207,7 +213,8 @@ std::string describe_cache(const CacheConfig& c) {
       unit = fmt::format(", span units of up to {} tokens scored by {}", c.unit_max, c.unit_score);
     else if (c.unit_score != "sum")
       unit = fmt::format(", scored by {}", c.unit_score);
-    if (c.unit_share != "head") unit += fmt::format(", decided per {}", c.unit_share);
+    if (c.unit_share != "head")
+      unit += fmt::format(", decided per {} by the {} of its heads", c.unit_share, c.share_reduce);
     return fmt::format("cascade (sinks {} + {} slots in {}, beta {}, head reduction {}{}{}{})",
                        c.sinks, c.size, levels, c.beta, reduction, unit,
                        c.value_norm_weight ? ", value-norm weighted" : "",
@@ -232,6 +239,7 @@ nlohmann::json cache_json(const CacheConfig& c, int stride) {
           {"unit_max", c.unit_max},
           {"unit_score", c.unit_score},
           {"unit_share", c.unit_share},
+          {"share_reduce", c.share_reduce},
           {"value_norm", c.value_norm_weight},
           {"level_sizes", c.level_sizes},
           {"context", c.context},

@@ -55,6 +55,7 @@ struct CacheFlags {
   int unit_max = 16;
   std::string unit_score = "sum";
   std::string unit_share = "head";
+  std::string share_reduce = "sum";
   bool value_norm = false;
   std::string cascade_sizes;  // "256,64,64": level sizes, newest first
   int stride = 512;

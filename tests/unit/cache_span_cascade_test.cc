@@ -330,8 +330,9 @@ TEST(SpanCascade, OneTokenSpansAreTheTokenCascade) {
 // scores, and positions) that one head fed the sum of its group's masses would hold: the group
 // is a layer's heads (`layer`) or every head of every layer (`model`). A `model` chunk goes in
 // only when the last layer has committed it.
-void check_shared_decisions(const std::string& share) {
-  SCOPED_TRACE(share);
+void check_shared_decisions(const std::string& share, const std::string& reduce) {
+  SCOPED_TRACE(share + " " + reduce);
+  const auto combine = [&](float acc, float m) { return reduce == "max" ? std::max(acc, m) : acc + m; };
   const int L = 3, H = 2, hd = 4;
   NoRotation none;
   CacheConfig cfg;
@@ -339,6 +340,7 @@ void check_shared_decisions(const std::string& share) {
   cfg.level_sizes = {12, 8, 8, 8}, cfg.cascades = 4, cfg.size = 36, cfg.beta = 0.9f;
   cfg.token_kinds = test_kinds();
   cfg.unit_share = share;
+  cfg.share_reduce = reduce;
   const KeyRotator* rotators[] = {&none, &none, &none};
   auto layers = make_layer_caches(cfg, {H, hd}, rotators);
   ASSERT_EQ(layers.size(), static_cast<size_t>(L));
@@ -347,6 +349,7 @@ void check_shared_decisions(const std::string& share) {
   const auto group_of = [&](int l) { return model ? 0 : l; };
   CacheConfig one = cfg;
   one.unit_share = "head";
+  one.share_reduce = "sum";
   std::vector<std::unique_ptr<LayerKvCache>> ref;
   for (int g = 0; g < groups; ++g) ref.push_back(make_layer_cache(one, {1, hd}, none));
 
@@ -380,7 +383,7 @@ void check_shared_decisions(const std::string& share) {
           float m = 0.0f;  // in lane order, as the cascade adds them
           for (int l = 0; l < L; ++l)
             if (group_of(l) == g)
-              for (int h = 0; h < H; ++h) m += hash_mass(salt, l, h, static_cast<int64_t>(sg.k[i * hd]));
+              for (int h = 0; h < H; ++h) m = combine(m, hash_mass(salt, l, h, static_cast<int64_t>(sg.k[i * hd])));
           sg.mass[i] = m;
         }
       }
@@ -394,7 +397,7 @@ void check_shared_decisions(const std::string& share) {
           k[(j * H + h) * hd] = static_cast<float>(t + j);
           k[(j * H + h) * hd + 1] = static_cast<float>(l * H + h);
           cm[h * n + j] = hash_mass(salt + 1, l, h, t + j);
-          ref_cm[group_of(l)][j] += cm[h * n + j];
+          ref_cm[group_of(l)][j] = combine(ref_cm[group_of(l)][j], cm[h * n + j]);
         }
       if (model && l > 0) {
         ASSERT_EQ(layers[0]->next_position(), before) << "a model chunk waits for the last layer";
@@ -425,8 +428,10 @@ void check_shared_decisions(const std::string& share) {
 }
 
 TEST(SpanCascade, SharedDecisionsFollowTheSummedMasses) {
-  check_shared_decisions("layer");
-  check_shared_decisions("model");
+  for (const char* reduce : {"sum", "max"}) {
+    check_shared_decisions("layer", reduce);
+    check_shared_decisions("model", reduce);
+  }
 }
 
 TEST(SpanCascade, TheSharesDiffer) {
