@@ -11,10 +11,10 @@
 #       [--lengths 2048,8192] [--samples 10] [--seeds 1] [--configs "window span7-sum ..."]
 #       [--tag paper] [--extra "--needle multikey"] [--threads N] [--out DIR]
 # --samples is per depth bin (5 bins). Configurations (S = --size):
-#   full window oracle token4 token8 token7 span4-sum span7-sum span7-mean span7-peak span7-vnorm
+#   full window oracle oracle1 token4 token8 token7 span4-sum span7-sum span7-mean span7-peak span7-vnorm
 #   span7-mean-layer span7-mean-model span7-sum-model span7-mean-model-max span7-sum-model-max
-# where token7/span7 have 7 sub-caches of sizes S/4, then six of S/8 (a dense recent level and
-# reach of about 16 S); span units are at most 16 tokens; -layer / -model share each decision
+# where oracle1 pins only the first of the key's six statements, token7/span7 have 7 sub-caches
+# of sizes S/4, then six of S/8 (a dense recent level and reach of about 16 S); span units are at most 16 tokens; -layer / -model share each decision
 # over a layer's KV heads / every head of every layer (--unit-share), -max by the heads' largest
 # attention to a token instead of their sum (--share-reduce max).
 set -euo pipefail
@@ -53,6 +53,7 @@ flags_of() {
     full) echo "--cache full" ;;
     window) echo "--cache window" ;;
     oracle) echo "--cache window --oracle" ;;
+    oracle1) echo "--cache window --oracle --oracle-copies 1" ;;
     token4) echo "--cache cascade --cascades 4" ;;
     token8) echo "--cache cascade --cascades 8" ;;
     token7) echo "--cache cascade --cascade-sizes $long" ;;

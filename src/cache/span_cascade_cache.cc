@@ -76,7 +76,7 @@ struct SpanMove {
 };
 
 // What a commit works in: the move log and one lane of keys and values on their way down. Only
-// one cascade commits at a time, so those of a layer (or of a model) share one.
+// one cascade commits at a time, so every cascade of a model shares one.
 struct SpanScratch {
   std::vector<SpanMove> moves;
   std::vector<float> carry;  // [buffer][key | value][token][head_dim]
@@ -506,11 +506,14 @@ class SpanCascade {
 // cascades[h] (`head`); otherwise it is lane lane0 + h of cascades[0] (`layer`, `model`).
 class SpanCascadeLayer final : public LayerKvCache {
  public:
+  // `reports_shared_bytes`: this layer counts the cascades and scratch it shares with others.
   SpanCascadeLayer(std::vector<std::shared_ptr<SpanCascade>> cascades, bool per_head, int lane0,
-                   const KvShape& shape, int levels, bool reports_cascade_bytes)
+                   const KvShape& shape, int levels, std::shared_ptr<SpanScratch> scratch,
+                   bool owns_cascades, bool reports_scratch)
       : cascades_(std::move(cascades)), per_head_(per_head), lane0_(lane0), shape_(shape),
-        levels_(levels), reports_cascade_bytes_(reports_cascade_bytes) {
-    for (const auto& c : cascades_) c->reserve(scratch_);
+        levels_(levels), scratch_(std::move(scratch)), owns_cascades_(owns_cascades),
+        reports_scratch_(reports_scratch) {
+    for (const auto& c : cascades_) c->reserve(*scratch_);
   }
 
   int64_t next_position() const override { return cascades_[0]->next_position(); }
@@ -545,9 +548,9 @@ class SpanCascadeLayer final : public LayerKvCache {
     for (int h = 0; h < H; ++h) lanes[static_cast<size_t>(h)] = {k, v, chunk_mass, H, h};
     if (per_head_) {
       for (int h = 0; h < H; ++h)
-        cascade(h).commit(0, std::span(&lanes[static_cast<size_t>(h)], 1), n, ids, scratch_);
+        cascade(h).commit(0, std::span(&lanes[static_cast<size_t>(h)], 1), n, ids, *scratch_);
     } else {
-      cascades_[0]->commit(lane0_, lanes, n, ids, scratch_);
+      cascades_[0]->commit(lane0_, lanes, n, ids, *scratch_);
     }
   }
 
@@ -555,10 +558,10 @@ class SpanCascadeLayer final : public LayerKvCache {
     for (auto& c : cascades_) c->clear();
   }
   size_t bytes() const override {
-    size_t b = (held_k_.capacity() + held_v_.capacity() + held_mass_.capacity() +
-                scratch_.carry.size()) * sizeof(float) +
-               scratch_.moves.capacity() * sizeof(SpanMove);
-    if (reports_cascade_bytes_)
+    size_t b = (held_k_.capacity() + held_v_.capacity() + held_mass_.capacity()) * sizeof(float);
+    if (reports_scratch_)
+      b += scratch_->carry.size() * sizeof(float) + scratch_->moves.capacity() * sizeof(SpanMove);
+    if (owns_cascades_)
       for (const auto& c : cascades_) b += c->bytes();
     return b;
   }
@@ -573,9 +576,10 @@ class SpanCascadeLayer final : public LayerKvCache {
   int lane0_;
   KvShape shape_;
   int levels_;
-  bool reports_cascade_bytes_;  // `model`: the first layer reports the shared cascade
+  std::shared_ptr<SpanScratch> scratch_;  // shared by every layer of the model
+  bool owns_cascades_;   // counts its cascades' bytes (`model`: the first layer only)
+  bool reports_scratch_;  // counts the shared scratch (the first layer)
   std::vector<float> held_k_, held_v_, held_mass_;  // `model`: this layer's chunk in flight
-  SpanScratch scratch_;
 };
 
 }  // namespace
@@ -585,16 +589,19 @@ std::vector<std::unique_ptr<LayerKvCache>> make_span_cascade_caches(
   const int H = shape.n_heads, n_layers = static_cast<int>(rotators.size());
   const int levels = c.level_sizes.empty() ? c.cascades : static_cast<int>(c.level_sizes.size());
   std::vector<std::unique_ptr<LayerKvCache>> layers;
+  auto scratch = std::make_shared<SpanScratch>();
   if (c.unit_share == "model") {
     std::vector<const KeyRotator*> lane_rotators;
     for (const KeyRotator* r : rotators) lane_rotators.insert(lane_rotators.end(), H, r);
     auto shared = std::make_shared<SpanCascade>(c, n_layers * H, shape.head_dim, lane_rotators);
     for (int l = 0; l < n_layers; ++l)
       layers.push_back(std::make_unique<SpanCascadeLayer>(
-          std::vector<std::shared_ptr<SpanCascade>>{shared}, false, l * H, shape, levels, l == 0));
+          std::vector<std::shared_ptr<SpanCascade>>{shared}, false, l * H, shape, levels, scratch,
+          l == 0, l == 0));
     return layers;
   }
   for (const KeyRotator* r : rotators) {
+    const bool first = layers.empty();
     std::vector<std::shared_ptr<SpanCascade>> cascades;
     if (c.unit_share == "layer") {
       cascades.push_back(std::make_shared<SpanCascade>(
@@ -604,8 +611,8 @@ std::vector<std::unique_ptr<LayerKvCache>> make_span_cascade_caches(
         cascades.push_back(std::make_shared<SpanCascade>(c, 1, shape.head_dim,
                                                          std::vector<const KeyRotator*>{r}));
     }
-    layers.push_back(std::make_unique<SpanCascadeLayer>(std::move(cascades), c.unit_share != "layer",
-                                                        0, shape, levels, true));
+    layers.push_back(std::make_unique<SpanCascadeLayer>(
+        std::move(cascades), c.unit_share != "layer", 0, shape, levels, scratch, true, first));
   }
   return layers;
 }

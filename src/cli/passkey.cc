@@ -31,6 +31,7 @@ struct PasskeyFlags {
   std::string words = "/usr/share/dict/words";
   std::string format;    // default: chat (paper) or plain (landmark)
   bool oracle = false;
+  int oracle_copies = 0;
   std::string csv;
   bool json = false;
   bool progress = false;
@@ -100,6 +101,8 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   const PasskeyTask task = make_task(f);
   if (f.oracle && f.cache.policy != "window")
     usage_error("--oracle replaces the window: give --cache window (the oracle keeps its memory)");
+  if (f.oracle_copies < 0) usage_error("--oracle-copies must be >= 0, got {}", f.oracle_copies);
+  if (f.oracle_copies > 0 && !f.oracle) usage_error("--oracle-copies needs --oracle");
   if (!f.csv.empty()) check_output_file("--csv", f.csv);
 
   const auto model = load_model(f.model.model);
@@ -121,6 +124,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   po.max_new_tokens = f.max_new;
   po.task = task;
   po.oracle = f.oracle;
+  po.oracle_copies = f.oracle_copies;
   check_lengths_fit(model->tokenizer(), *std::min_element(lengths.begin(), lengths.end()), po);
   std::fprintf(stderr,
                "passkey: %s | lengths %s | %d samples x %d depth bins | %s protocol, %s haystack, "
@@ -180,6 +184,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
         {"haystack", f.haystack},
         {"needle", f.needle},
         {"oracle", f.oracle},
+        {"oracle_copies", f.oracle_copies},
         {"seed", f.seed},
         {"samples_per_bin", f.samples},
         {"bins", po.bins},
@@ -260,6 +265,8 @@ Command add_passkey(CLI::App& root) {
   app->add_flag("--oracle", flags->oracle,
                 "pin each prompt's key tokens like sinks and keep the rest a window, at the same "
                 "memory (with --cache window): can the model read a retained key?");
+  app->add_option("--oracle-copies", flags->oracle_copies,
+                  "with --oracle: pin only the first N statements of the key (0: all)");
   app->add_option("--csv", flags->csv, "write the accuracy table as CSV to FILE");
   app->add_flag("--json", flags->json, "print one JSON object (table and every sample)");
   app->add_flag("--progress", flags->progress, "progress bar even when stderr is not a terminal");

@@ -432,7 +432,13 @@ PasskeyResult run_passkey(Session& session, const PasskeyOptions& options) {
           if (options.oracle) {
             CacheConfig pinned = policy;
             pinned.policy = "oracle";
-            pinned.pinned = prompt.key_digits;
+            pinned.pinned.clear();
+            const size_t copies = options.oracle_copies > 0
+                                      ? std::min(prompt.key_copies.size(), static_cast<size_t>(options.oracle_copies))
+                                      : prompt.key_copies.size();
+            for (size_t c = 0; c < copies; ++c)
+              pinned.pinned.insert(pinned.pinned.end(), prompt.key_copies[c].begin(),
+                                   prompt.key_copies[c].end());
             session.reconfigure(pinned);
           } else {
             session.reset();

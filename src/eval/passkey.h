@@ -104,6 +104,9 @@ struct PasskeyOptions {
   // Pin each prompt's key tokens in an `oracle` cache (window + pins, the same memory) instead
   // of the session's policy: can the model read a retained key at compressed positions?
   bool oracle = false;
+  // With the oracle: pin only the first this many statements of the key (0: all of them), to
+  // tell whether one retained copy is enough to read.
+  int oracle_copies = 0;
   // Called after each sample with samples done and the total.
   std::function<void(int64_t done, int64_t total)> progress;
   // Checked between samples; when set the run stops and returns what it has.
