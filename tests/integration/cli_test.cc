@@ -440,6 +440,7 @@ TEST_F(CliWithModel, PasskeyOptionsRunOnAShortPrompt) {
       "--haystack prose:'" + kjv + "' --cache window",
       "--haystack filler --format plain",
       "--oracle --cache window",
+      "--oracle --oracle-copies 1 --cache window",
       "--cascade-unit span --cascade-sizes 16,8,8,8,8,8,8 --unit-max 4",
       "--cascade-unit span --cascades 2 --unit-score peak --value-norm",
       "--cascade-unit span --cascades 2 --unit-score mean",
@@ -488,6 +489,7 @@ TEST_F(Cli, BadSpanAndPasskeyFlagsExit2) {
   EXPECT_EQ(run("generate -m /x.gguf -p hi --unit-share everyone").code, 2);
   EXPECT_EQ(run("generate -m /x.gguf -p hi --share-reduce mean").code, 2);
   EXPECT_EQ(run("passkey -m /x.gguf --oracle --cache cascade").code, 2);
+  EXPECT_EQ(run("passkey -m /x.gguf --oracle-copies 1 --cache window").code, 2);
   EXPECT_EQ(run("passkey -m /x.gguf --haystack sand").code, 2);
   EXPECT_EQ(run("passkey -m /x.gguf --needle pin").code, 2);
   EXPECT_EQ(run("passkey -m /x.gguf --protocol ruler").code, 2);
