@@ -217,9 +217,15 @@ json HttpServer::Impl::props() const {
 
 void HttpServer::Impl::routes() {
   // Every handler answers errors in OpenAI's shape; nothing escapes as a bare 500.
-  const auto guarded = [](auto handler) {
-    return [handler](const httplib::Request& req, httplib::Response& res) {
+  // The key is checked here, after httplib has read the body, not in a pre-routing handler:
+  // one that answers before the body is read leaves it in the socket, where a kept-alive
+  // connection would read it as the next request line (and a worker waits -to seconds on it).
+  const auto guarded = [this](auto handler, bool needs_key = true) {
+    return [this, handler, needs_key](const httplib::Request& req, httplib::Response& res) {
       try {
+        if (needs_key && !keys.owner(req.get_header_value("Authorization"),
+                                     req.get_header_value("X-Api-Key")))
+          throw ApiError{401, "authentication_error", "Invalid API Key", "", json::object()};
         handler(req, res);
       } catch (const ApiError& e) {
         write_error(res, e);
@@ -228,8 +234,9 @@ void HttpServer::Impl::routes() {
       }
     };
   };
-  http.Get("/health", guarded([](const auto&, auto& res) { write_json(res, 200, {{"status", "ok"}}); }));
-  http.Get("/v1/health", guarded([](const auto&, auto& res) { write_json(res, 200, {{"status", "ok"}}); }));
+  for (const char* path : {"/health", "/v1/health"})
+    http.Get(path, guarded([](const auto&, auto& res) { write_json(res, 200, {{"status", "ok"}}); },
+                           /*needs_key=*/false));
   for (const char* path : {"/v1/models", "/models"})
     http.Get(path, guarded([this](const auto&, auto& res) { write_json(res, 200, models()); }));
   for (const char* path : {"/props", "/v1/props"})
@@ -278,14 +285,6 @@ void HttpServer::Impl::routes() {
               write_json(res, 200, {{"content", model.tokenizer().decode(ids)}});
             }));
 
-  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/health" || req.path == "/v1/health" || !keys.required())
-      return httplib::Server::HandlerResponse::Unhandled;
-    if (keys.owner(req.get_header_value("Authorization"), req.get_header_value("X-Api-Key")))
-      return httplib::Server::HandlerResponse::Unhandled;
-    write_error(res, ApiError{401, "authentication_error", "Invalid API Key", "", json::object()});
-    return httplib::Server::HandlerResponse::Handled;
-  });
   // What httplib answers by itself (no such route, a body too large) in OpenAI's shape too.
   http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
