@@ -46,6 +46,18 @@ void forget(SessionStore& store, ServedSession& s) {
   s.first_link = 0;
 }
 
+// With --cache full, llama-server's 400 for a conversation the context cannot hold.
+void check_fits(const Session& session, size_t n_tokens, const char* param) {
+  if (session_fits(session, static_cast<int64_t>(n_tokens))) return;
+  const int64_t n = session.n_past() + static_cast<int64_t>(n_tokens);
+  const int64_t n_ctx = session.options().cache.context;
+  throw ApiError{400, "exceed_context_size_error",
+                 fmt::format("request ({} tokens) exceeds the available context size ({} tokens), "
+                             "try increasing it or use a bounded --cache",
+                             n, n_ctx),
+                 param, {{"n_prompt_tokens", n}, {"n_ctx", n_ctx}}};
+}
+
 }  // namespace
 
 Engine::Engine(const Model& model, const ServerOptions& options, Metrics& metrics)
@@ -252,15 +264,7 @@ void Engine::bind_chat(Running& r) {
       model_.tokenizer().encode(next.text, /*add_special=*/next.restart, /*parse_special=*/true);
   Session& session = *s->session;
   r.cached = session.n_past();
-  if (!session_fits(session, static_cast<int64_t>(tokens.size()))) {
-    const int64_t n = session.n_past() + static_cast<int64_t>(tokens.size());
-    const int64_t n_ctx = session.options().cache.context;
-    throw ApiError{400, "exceed_context_size_error",
-                   fmt::format("request ({} tokens) exceeds the available context size ({} "
-                               "tokens), try increasing it or use a bounded --cache",
-                               n, n_ctx),
-                   "messages", {{"n_prompt_tokens", n}, {"n_ctx", n_ctx}}};
-  }
+  check_fits(session, tokens.size(), "messages");
   if (r.cached == 0) s->first_link = r.links.front();
   session.set_cancel(&r.job->cancelled);
   session.feed(tokens);
@@ -290,15 +294,7 @@ void Engine::bind_completion(Running& r) {
   const std::vector<int32_t> tokens = model_.tokenizer().encode(
       job.request.prompt, /*add_special=*/session.n_past() == 0, /*parse_special=*/true);
   r.cached = session.n_past();
-  if (!session_fits(session, static_cast<int64_t>(tokens.size()))) {
-    const int64_t n = session.n_past() + static_cast<int64_t>(tokens.size());
-    const int64_t n_ctx = session.options().cache.context;
-    throw ApiError{400, "exceed_context_size_error",
-                   fmt::format("request ({} tokens) exceeds the available context size ({} "
-                               "tokens), try increasing it or use a bounded --cache",
-                               n, n_ctx),
-                   "prompt", {{"n_prompt_tokens", n}, {"n_ctx", n_ctx}}};
-  }
+  check_fits(session, tokens.size(), "prompt");
   // A completion continues the raw stream; a chat's template state no longer describes it.
   s->turns.reset();
   store_.set_chain(*s, kEmptyTranscript);
