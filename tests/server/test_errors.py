@@ -70,6 +70,12 @@ def test_huge_body_is_413(guarded):
     assert status == 413 and "max-body" in error["message"]
 
 
+def test_form_encoded_body_over_8k_says_what_to_send(guarded):
+    body = json.dumps({"messages": [{"role": "user", "content": "x" * 10_000}]}).encode()
+    status, error = error_of(guarded, body, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 413 and "application/json" in error["message"]
+
+
 def test_client_exception_classes(guarded):
     client = guarded.client(api_key=KEY)
     with pytest.raises(openai.BadRequestError) as e:
