@@ -53,6 +53,9 @@ void validate(ServeFlags& f) {
     usage_error("--threads-http must be in 0..4096, got {}", s.threads_http);
   if (s.timeout_s < 1) usage_error("--timeout must be at least 1 second, got {}", s.timeout_s);
   if (s.max_body < 1024) usage_error("--max-body must be at least 1024 bytes, got {}", s.max_body);
+  if (f.sampling.params.repeat_last_n < 0)
+    usage_error("--repeat-last-n -1 (the whole history) grows without bound in a session that "
+                "never ends: give a count");
   validate_token_count("--n-predict-max", f.n_predict_max, 1);
   if (f.n_predict < -1 || f.n_predict > f.n_predict_max)
     usage_error("--n-predict must be -1 or in 1..--n-predict-max ({}), got {}", f.n_predict_max,

@@ -44,6 +44,7 @@ def test_stream_framing_ends_with_done(server):
         "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "stream": True})
     assert status == 200
     assert headers["Content-Type"].startswith("text/event-stream")
+    assert len(headers["X-Session-Id"]) == 32  # a fresh 128-bit id, in hex
     events = sse_events(body)
     assert events[-1] == "[DONE]"
     objects = [json.loads(e) for e in events[:-1]]
