@@ -58,13 +58,20 @@ void check_fits(const Session& session, size_t n_tokens, const char* param) {
                  param, {{"n_prompt_tokens", n}, {"n_ctx", n_ctx}}};
 }
 
+SessionOptions sharing(SessionOptions options, ThreadPool& pool) {
+  options.shared_pool = &pool;
+  return options;
+}
+
 }  // namespace
 
 Engine::Engine(const Model& model, const ServerOptions& options, Metrics& metrics)
     : model_(model),
       options_(options),
       metrics_(metrics),
-      store_(model, options.session, std::max(options.max_sessions, options.parallel)) {
+      pool_(options.session.threads),
+      store_(model, sharing(options.session, pool_),
+             std::max(options.max_sessions, options.parallel)) {
   thread_ = std::thread([this] { loop(); });
 }
 

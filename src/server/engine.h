@@ -17,6 +17,7 @@
 
 #include "engine/generation.h"
 #include "model/model.h"
+#include "ops/thread_pool.h"
 #include "server/job.h"
 #include "server/metrics.h"
 #include "server/server_options.h"
@@ -66,6 +67,7 @@ class Engine {
   const Model& model_;
   const ServerOptions options_;
   Metrics& metrics_;
+  ThreadPool pool_;  // every session's: the engine thread runs one at a time
   SessionStore store_;
 
   mutable std::mutex mutex_;
