@@ -7,7 +7,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "cli/generation.h"
+#include "engine/generation.h"
 #include "eval/interrupt.h"
 #include "tokenizer/chat_turns.h"
 
@@ -28,13 +28,6 @@ std::string trim(const std::string& s) {
   if (a == std::string::npos) return "";
   const size_t b = s.find_last_not_of(" \t\r\n");
   return s.substr(a, b - a + 1);
-}
-
-// The full cache is the only policy that runs out of room.
-bool fits(const Session& session, size_t n_tokens) {
-  const CacheConfig& cache = session.options().cache;
-  return cache.policy != "full" ||
-         session.n_past() + static_cast<int64_t>(n_tokens) <= cache.context;
 }
 
 int run_chat(ChatFlags& f) {
@@ -73,7 +66,7 @@ int run_chat(ChatFlags& f) {
       history.clear();
     }
     const std::vector<int32_t> tokens = tokenizer.encode(next.text, /*add_special=*/next.restart, true);
-    if (!fits(session, tokens.size())) {
+    if (!session_fits(session, static_cast<int64_t>(tokens.size()))) {
       std::fputs(full_notice, stderr);
       break;
     }

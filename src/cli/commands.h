@@ -12,5 +12,6 @@ Command add_info(CLI::App& root);
 Command add_bench(CLI::App& root);
 Command add_perplexity(CLI::App& root);  // perplexity.cc, passkey.cc: the eval helper's
 Command add_passkey(CLI::App& root);
+Command add_serve(CLI::App& root);
 
 }  // namespace kvc::cli

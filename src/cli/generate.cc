@@ -7,7 +7,7 @@
 #include "base/cancelled.h"
 #include "cli/commands.h"
 #include "cli/output.h"
-#include "cli/generation.h"
+#include "engine/generation.h"
 #include "eval/interrupt.h"
 
 namespace kvc::cli {
@@ -41,7 +41,7 @@ int run_generate(GenerateFlags& f) {
   Session session(*model, session_options(f.model, f.cache));
   Sampler sampler(f.sampling.params, session.vocab_size());
   const CacheConfig& cache = session.options().cache;
-  if (cache.policy == "full" && static_cast<int64_t>(history.size()) > cache.context)
+  if (!session_fits(session, static_cast<int64_t>(history.size())))
     fail("the prompt has {} tokens, more than --ctx-size {} allows with --cache full",
          history.size(), cache.context);
 

@@ -1,4 +1,4 @@
-// kvcascade: generate | chat | info | bench | perplexity | passkey. Bad flags exit 2 with CLI11's message; any other
+// kvcascade: generate | chat | info | bench | perplexity | passkey | serve. Bad flags exit 2 with CLI11's message; any other
 // failure prints one line "kvcascade: error: ..." and exits 1, and so does output that could not
 // be written.
 #include <cstdio>
@@ -20,6 +20,18 @@ int checked_exit(int code) {
   return 1;
 }
 
+// llama-server's two-letter short flags, which CLI11 cannot name: -np and -to become their long
+// forms before parsing.
+std::vector<char*> llama_style_flags(int argc, char** argv) {
+  static char parallel[] = "--parallel", timeout[] = "--timeout";
+  std::vector<char*> args(argv, argv + argc);
+  for (char*& a : args) {
+    if (std::string(a) == "-np") a = parallel;
+    if (std::string(a) == "-to") a = timeout;
+  }
+  return args;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -34,9 +46,11 @@ int main(int argc, char** argv) {
   std::vector<Command> commands;
   try {
     commands = {add_generate(app),   add_chat(app),    add_info(app),
-                add_bench(app),      add_perplexity(app), add_passkey(app)};
+                add_bench(app),      add_perplexity(app), add_passkey(app),
+                add_serve(app)};
     make_integer_options_strict(app);
-    app.parse(argc, argv);
+    std::vector<char*> args = llama_style_flags(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints help, version or the message
     return checked_exit(code == 0 ? 0 : 2);

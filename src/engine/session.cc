@@ -51,7 +51,11 @@ void check_finite(const float* logits, size_t n, int64_t position) {
 }  // namespace
 
 Session::Session(const Model& model, const SessionOptions& options)
-    : model_(model), options_(options), pool_(resolve_threads(options.threads)) {
+    : model_(model),
+      options_(options),
+      own_pool_(options.shared_pool ? nullptr
+                                    : std::make_unique<ThreadPool>(resolve_threads(options.threads))),
+      pool_(options.shared_pool ? options.shared_pool : own_pool_.get()) {
   if (options_.stride < 1) fail("--stride must be at least 1, got {}", options_.stride);
   reconfigure(options_.cache);
   logits_.assign(model.config().vocab_size, 0.0f);
@@ -104,7 +108,7 @@ void Session::feed_chunk(std::span<const int32_t> chunk) {
            n_past_, c->room());
   try {
     if (cancelled(cancel_)) throw Cancelled();
-    model_.transformer().forward(chunk, cache_ptrs_, options_.cache, pool_, scratch_, cancel_);
+    model_.transformer().forward(chunk, cache_ptrs_, options_.cache, *pool_, scratch_, cancel_);
   } catch (const Cancelled&) {
     reset();
     throw;
@@ -119,7 +123,7 @@ void Session::feed(std::span<const int32_t> tokens) {
     feed_chunk(chunk);
     if (i + chunk.size() == tokens.size()) {
       model_.transformer().logits(scratch_, static_cast<int>(chunk.size()) - 1, 1, logits_.data(),
-                                  pool_, logits_act_);
+                                  *pool_, logits_act_);
       check_finite(logits_.data(), logits_.size(), n_past_);
     }
   }
@@ -136,7 +140,7 @@ void Session::feed_scored(std::span<const int32_t> tokens,
     const int n = static_cast<int>(chunk.size());
     for (int b = 0; b < n; b += kLogitBlock) {
       const int m = std::min(kLogitBlock, n - b);
-      model_.transformer().logits(scratch_, b, m, block_logits_.data(), pool_, logits_act_);
+      model_.transformer().logits(scratch_, b, m, block_logits_.data(), *pool_, logits_act_);
       const int64_t first = n_past_ - n + b + 1;  // the token the block's first row predicts
       check_finite(block_logits_.data(), static_cast<size_t>(m) * vocab, first);
       for (int j = 0; j < m; ++j)

@@ -17,9 +17,13 @@
 namespace kvc {
 
 struct SessionOptions {
-  int threads = 0;      // 0: usable_cpus()
+  int threads = 0;      // 0: usable_cpus(); ignored with a shared pool
   CacheConfig cache;
   int stride = 512;     // prefill chunk: a longer input is fed this many tokens at a time
+  // Borrowed threads instead of the session's own: a server's sessions, which one engine thread
+  // runs one at a time, share one pool. The caller keeps it alive and never runs two sessions
+  // of one pool at once. Null: the session makes its own.
+  ThreadPool* shared_pool = nullptr;
 };
 
 class Session {
@@ -54,14 +58,15 @@ class Session {
   const Model& model() const { return model_; }
   // Read-only view of one layer's cache, for diagnostics (which tokens survive).
   const LayerKvCache& cache(int layer) const { return *caches_[static_cast<size_t>(layer)]; }
-  ThreadPool& pool() { return pool_; }
+  ThreadPool& pool() { return *pool_; }
 
  private:
   void feed_chunk(std::span<const int32_t> chunk);
 
   const Model& model_;
   SessionOptions options_;
-  ThreadPool pool_;
+  std::unique_ptr<ThreadPool> own_pool_;  // null with a shared pool
+  ThreadPool* pool_;
   std::vector<std::unique_ptr<LayerKvCache>> caches_;
   std::vector<LayerKvCache*> cache_ptrs_;
   ForwardScratch scratch_;

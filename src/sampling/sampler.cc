@@ -32,6 +32,8 @@ Sampler::Sampler(const SamplingParams& params, int vocab_size)
     fail("sampler: min-p must be in [0, 1], got {}", params.min_p);
   if (!(params.repeat_penalty > 0.0f) || !std::isfinite(params.repeat_penalty))
     fail("sampler: repeat penalty must be positive, got {}", params.repeat_penalty);
+  if (!std::isfinite(params.frequency_penalty) || !std::isfinite(params.presence_penalty))
+    fail("sampler: frequency and presence penalties must be finite");
   if (params.repeat_last_n < -1)
     fail("sampler: repeat-last-n must be >= -1, got {}", params.repeat_last_n);
   for (int32_t id : params.banned)
@@ -100,18 +102,34 @@ void Sampler::select_top_k(size_t k) {
 }
 
 void Sampler::apply_penalty(std::span<const int32_t> history) {
-  if (params_.repeat_penalty == 1.0f || params_.repeat_last_n == 0 || history.empty()) return;
+  const bool repeat = params_.repeat_penalty != 1.0f;
+  const bool openai = params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f;
+  if ((!repeat && !openai) || params_.repeat_last_n == 0 || history.empty()) return;
   size_t n = history.size();
   if (params_.repeat_last_n > 0) n = std::min(n, static_cast<size_t>(params_.repeat_last_n));
-  // Each distinct token is penalized once, however often it repeats (as llama.cpp does).
+  // Each distinct token gets the repetition penalty once, however often it repeats (as
+  // llama.cpp does); the frequency penalty counts the repeats.
   penalized_.assign(history.end() - static_cast<std::ptrdiff_t>(n), history.end());
   std::sort(penalized_.begin(), penalized_.end());
-  penalized_.erase(std::unique(penalized_.begin(), penalized_.end()), penalized_.end());
+  counts_.clear();
+  size_t distinct = 0;
+  for (size_t i = 0; i < penalized_.size(); ++i) {
+    if (i > 0 && penalized_[i] == penalized_[distinct - 1]) {
+      ++counts_.back();
+      continue;
+    }
+    penalized_[distinct++] = penalized_[i];
+    counts_.push_back(1);
+  }
+  penalized_.resize(distinct);
   const float penalty = params_.repeat_penalty;
-  for (int32_t id : penalized_) {
+  for (size_t i = 0; i < distinct; ++i) {
+    const int32_t id = penalized_[i];
     if (id < 0 || id >= vocab_size_) continue;  // not a token of this vocabulary
     float& l = scratch_[static_cast<size_t>(id)];
-    l = l > 0.0f ? l / penalty : l * penalty;
+    if (repeat) l = l > 0.0f ? l / penalty : l * penalty;
+    if (openai)
+      l -= static_cast<float>(counts_[i]) * params_.frequency_penalty + params_.presence_penalty;
   }
 }
 

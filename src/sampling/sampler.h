@@ -17,6 +17,10 @@ struct SamplingParams {
   float min_p = 0.05f;        // <= 0: off
   float repeat_penalty = 1.0f;  // 1: off
   int repeat_last_n = 64;     // 0: off, -1: the whole history
+  // OpenAI's penalties over the same last repeat_last_n tokens, as llama.cpp applies them: a
+  // token seen c times loses c * frequency_penalty + presence_penalty from its logit. 0: off.
+  float frequency_penalty = 0.0f;
+  float presence_penalty = 0.0f;
   uint64_t seed = kRandomSeed;
   // Ids never drawn, whatever their logits (llama.cpp's --ignore-eos bans the end-of-generation
   // ids this way, so an endless stream cannot stop by chance).
@@ -64,7 +68,8 @@ class Sampler {
   std::mt19937_64 rng_;
   std::vector<float> scratch_;         // the logits after the penalty, indexed by id
   std::vector<Candidate> candidates_;  // reused between calls: no allocation per token
-  std::vector<int32_t> penalized_;
+  std::vector<int32_t> penalized_;      // the distinct ids of the window, sorted
+  std::vector<int32_t> counts_;         // occurrences of each, for the OpenAI penalties
   std::vector<float> probs_;
 };
 

@@ -31,28 +31,31 @@ ChatTurns::ChatTurns(ChatFormat format, const std::string& system) : format_(for
   if (!system.empty()) head_.push_back({"system", system});
 }
 
-ChatTurns::Next ChatTurns::user(const std::string& message) {
-  // The window the template sees: the head, the last exchange, the new message. The text before
+ChatTurns::Next ChatTurns::user(const std::string& message) { return turn({{"user", message}}); }
+
+ChatTurns::Next ChatTurns::turn(const std::vector<ChatMessage>& messages) {
+  // The window the template sees: the head, the last exchange, the new messages. The text before
   // the last exchange is in the session already and is not rendered again.
   std::vector<ChatMessage> window = head_;
   window.insert(window.end(), last_.begin(), last_.end());
-  window.push_back({"user", message});
+  window.insert(window.end(), messages.begin(), messages.end());
   const std::string rendered = apply_chat_template(format_, window, true);
   Next next;
   const size_t resume = last_.empty() ? std::string::npos
-                                      : chat_resume_point(rendered, at_gen_, last_[1].content);
+                                      : chat_resume_point(rendered, at_gen_, last_.back().content);
   next.restart = resume == std::string::npos;
   next.text = next.restart ? rendered : rendered.substr(resume);
 
   std::vector<ChatMessage> upto_reply = head_;
-  upto_reply.push_back({"user", message});
+  upto_reply.insert(upto_reply.end(), messages.begin(), messages.end());
   at_gen_ = apply_chat_template(format_, upto_reply, true);
-  last_ = {{"user", message}, {"assistant", ""}};
+  last_ = messages;
+  last_.push_back({"assistant", ""});
   return next;
 }
 
 void ChatTurns::assistant(const std::string& reply) {
-  if (!last_.empty()) last_[1].content = reply;
+  if (!last_.empty()) last_.back().content = reply;
 }
 
 size_t ChatTurns::held_bytes() const {

@@ -30,6 +30,9 @@ class ChatTurns {
   };
   // The text that takes the conversation from the last reply to the assistant's next one.
   Next user(const std::string& message);
+  // The same for any messages that follow the last reply (a server's request may bring a
+  // system message, or several, before the user's); `messages` must not be empty.
+  Next turn(const std::vector<ChatMessage>& messages);
   // The reply generated (and fed) after the last user().
   void assistant(const std::string& reply);
 
@@ -39,8 +42,8 @@ class ChatTurns {
  private:
   ChatFormat format_;
   std::vector<ChatMessage> head_;  // the system message, if any
-  std::vector<ChatMessage> last_;  // the last user message and the reply to it
-  std::string at_gen_;             // head + last user message, rendered up to the reply
+  std::vector<ChatMessage> last_;  // the messages of the last turn, then the reply to them
+  std::string at_gen_;             // head + the last turn's messages, rendered up to the reply
 };
 
 }  // namespace kvc

@@ -57,6 +57,27 @@ TEST(Session, FiniteModelFeeds) {
 
 // One NaN in the output matrix (not checked at load: matrices are too big to scan) makes one
 // logit NaN in every row.
+// The server's sessions borrow one pool; what they compute is what a session with its own
+// threads computes, interleaved or not.
+TEST(Session, SharedPoolGivesTheSameLogits) {
+  const auto model = tiny_model("shared_pool", TinyModelSpec{});
+  Session own(*model, one_thread("cascade"));
+  ThreadPool pool(2);
+  SessionOptions shared = one_thread("cascade");
+  shared.shared_pool = &pool;
+  Session a(*model, shared), b(*model, shared);
+  own.feed(kTokens);
+  a.feed(kTokens);
+  b.feed(std::vector<int32_t>(kTokens.rbegin(), kTokens.rend()));
+  b.feed(kTokens);
+  a.feed(kTokens);
+  own.feed(kTokens);
+  EXPECT_EQ(&a.pool(), &pool);
+  const std::vector<float> x(own.logits(), own.logits() + own.vocab_size());
+  const std::vector<float> y(a.logits(), a.logits() + a.vocab_size());
+  EXPECT_EQ(x, y);
+}
+
 TEST(Session, NonFiniteLogitsStopTheStream) {
   TinyModelSpec spec;
   spec.nan_tensor = "output.weight";

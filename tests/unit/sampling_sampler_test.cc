@@ -271,6 +271,30 @@ TEST(Sampler, PenaltyLooksOnlyAtTheLastN) {
   EXPECT_EQ(off.sample(logits.data(), history), 0);
 }
 
+TEST(Sampler, FrequencyPenaltyCountsRepeats) {
+  SamplingParams p = plain();
+  p.temperature = 0.0f;
+  p.frequency_penalty = 0.2f;
+  Sampler sampler(p, 2);
+  const std::vector<float> logits = {3.0f, 2.5f};
+  // Twice: 3 - 2 * 0.2 = 2.6 > 2.5; three times: 3 - 0.6 = 2.4 < 2.5.
+  EXPECT_EQ(sampler.sample(logits.data(), std::vector<int32_t>{0, 0}), 0);
+  EXPECT_EQ(sampler.sample(logits.data(), std::vector<int32_t>{0, 0, 0}), 1);
+}
+
+TEST(Sampler, PresencePenaltyCountsOnce) {
+  SamplingParams p = plain();
+  p.temperature = 0.0f;
+  p.presence_penalty = 0.4f;
+  Sampler sampler(p, 2);
+  const std::vector<float> logits = {3.0f, 2.5f};
+  // 3 - 0.4 = 2.6 > 2.5 however often token 0 was seen; 3 - 0.6 = 2.4 falls behind.
+  EXPECT_EQ(sampler.sample(logits.data(), std::vector<int32_t>{0, 0, 0, 0}), 0);
+  p.presence_penalty = 0.6f;
+  Sampler harder(p, 2);
+  EXPECT_EQ(harder.sample(logits.data(), std::vector<int32_t>{0}), 1);
+}
+
 TEST(Sampler, NaNLogitIsNeverPicked) {
   SamplingParams p = plain();
   p.temperature = 0.0f;
