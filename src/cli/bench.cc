@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <random>
 
 #include <sys/resource.h>
@@ -47,6 +48,7 @@ struct Result {
   size_t peak_rss = 0;  // the process's, when the test ended
   // Generation only: bytes one decode step reads, the mean of the first and the last step's.
   uint64_t kv_read_bytes = 0;
+  double cpu_seconds = 0.0;  // process CPU time of the timed parts, all repetitions
 };
 
 // The roofline: the limit is bandwidth / bytes per step, the share is t/s over that limit.
@@ -75,6 +77,14 @@ Stats summarize(std::vector<double> samples) {
     s.stddev = std::sqrt(ss / static_cast<double>(s.samples.size() - 1));
   }
   return s;
+}
+
+// CPU seconds of the whole process (every thread, spinning workers included). On a shared
+// machine a one-thread run's tokens per CPU second do not count the time others held the core.
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -139,17 +149,21 @@ int run_bench(BenchFlags& f) {
   Roofline roof;
   roof.weight_bytes = model->weights().decode_read_bytes();
   uint64_t gen_kv_bytes = 0;  // set by generate_timed
+  double cpu_seconds = 0.0;    // added to by the timed parts, taken by add()
   const auto add = [&](std::string test, int64_t n_prompt, int64_t n_gen, int64_t depth,
                        std::vector<double> samples) {
     results.push_back({std::move(test), n_prompt, n_gen, depth, summarize(std::move(samples)),
-                       peak_rss_bytes(), n_gen > 0 ? gen_kv_bytes : 0});
+                       peak_rss_bytes(), n_gen > 0 ? gen_kv_bytes : 0, cpu_seconds});
+    cpu_seconds = 0.0;
   };
   const auto depth_tag = [](int64_t d) { return d > 0 ? fmt::format(" @ d{}", d) : std::string(); };
   // Strided prefill of n fresh tokens; returns tokens per second.
   const auto feed_timed = [&](int n) {
     const std::vector<int32_t> tokens = random_tokens(n);
     const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = process_cpu_seconds();
     session.feed(tokens);
+    cpu_seconds += process_cpu_seconds() - cpu0;
     return n / seconds_since(t0);
   };
   // Greedy generation of n tokens after the last fed one; returns tokens per second.
@@ -162,10 +176,12 @@ int run_bench(BenchFlags& f) {
     for (int i = 0; i < n; ++i) {
       if (i == n - 1) kv_last = session.kv_read_bytes();
       const auto t0 = std::chrono::steady_clock::now();
+      const double cpu0 = process_cpu_seconds();
       const int32_t id = sampler.sample(session.logits(), history);
       history.push_back(id);
       session.feed(std::span<const int32_t>(&id, 1));
       seconds += seconds_since(t0);
+      cpu_seconds += process_cpu_seconds() - cpu0;
     }
     // KV bytes per step: the mean of the first step's and the last's (a growing cache grows
     // linearly), counted outside the timing.
@@ -242,7 +258,11 @@ int run_bench(BenchFlags& f) {
                      {"repetitions", r.stats.samples.size()},
                      {"samples_ts", r.stats.samples},
                      {"avg_ts", r.stats.mean},
-                     {"stddev_ts", r.stats.stddev}};
+                     {"stddev_ts", r.stats.stddev},
+                     {"cpu_seconds", r.cpu_seconds},
+                     {"ts_per_cpu_s", static_cast<double>(r.n_prompt + r.n_gen) *
+                                          static_cast<double>(r.stats.samples.size()) /
+                                          r.cpu_seconds}};
       if (r.n_gen > 0 && roof.bandwidth > 0) {
         j["read_bandwidth_bytes_per_s"] = roof.bandwidth;
         j["bandwidth_buffer_bytes"] = roof.buffer;
