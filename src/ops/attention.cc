@@ -440,17 +440,19 @@ void attention(const AttentionArgs& a) {
           else
             for (int i = 0; i < m; ++i) total[i] += wj * (r[i] / group);
         }
-        for (int c = c0; c < c1; ++c) {
-          const float t = total[c - c0];
-          if (c >= begin[S]) {
-            if (a.chunk_mass) a.chunk_mass[static_cast<size_t>(g) * n + (c - begin[S])] += t;
-            continue;
-          }
-          int s = S - 1;
-          while (begin[s] > c || a.view->at(g, s).n == 0) --s;
-          const KvSegment& seg = a.view->at(g, s);
-          if (seg.mass) seg.mass[c - begin[s]] += t;
+        // Into the cached slots a run per segment (begin[s + 1] ends segment s; empty ones are
+        // skipped), then into the chunk's own tokens.
+        const int cached_end = std::min(c1, begin[S]);
+        for (int c = c0, s = 0; c < cached_end;) {
+          while (begin[s + 1] <= c) ++s;
+          const int end = std::min(cached_end, begin[s + 1]);
+          if (float* mass = a.view->at(g, s).mass)
+            for (int x = c; x < end; ++x) mass[x - begin[s]] += total[x - c0];
+          c = end;
         }
+        if (a.chunk_mass)
+          for (int c = std::max(c0, begin[S]); c < c1; ++c)
+            a.chunk_mass[static_cast<size_t>(g) * n + (c - begin[S])] += total[c - c0];
       }
     });
   }
