@@ -2,7 +2,9 @@
 # Side-by-side speed of kvcascade and llama.cpp on one model: prompt processing (pp512) and
 # generation (tg128), alternating the two engines ROUNDS times so that drift in the machine's
 # speed (other load, thermal limits) hits both alike. Prints each round, the medians and the
-# ratios kvcascade / llama.cpp.
+# ratios kvcascade / llama.cpp, and each engine's tg128 as a share of the roofline: the read
+# bandwidth kvcascade bench measures over the bytes it counts for one decode step (the same file's
+# weights and KV slots for both engines).
 #
 #   bench/compare-llamacpp.sh [-m MODEL] [-t THREADS] [-r ROUNDS] [-c POLICY] [-x "LLAMA_BENCH_ARGS"]
 #
@@ -56,16 +58,26 @@ import json, os, statistics, sys
 
 tmp, rounds, model, threads, policy = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 
-def tests(path):
-    """{'pp512': t/s, 'tg128': t/s} from llama-bench's or kvcascade's JSON (a list of results,
+def results(path):
+    """{test name: result object} from llama-bench's or kvcascade's JSON (a list of results,
     or one result object)."""
     with open(path) as f:
         data = json.load(f)
     out = {}
     for r in data if isinstance(data, list) else [data]:
         name = r.get("test") or (f"pp{r['n_prompt']}" if r.get("n_gen", 0) == 0 else f"tg{r['n_gen']}")
-        out[name] = float(r["avg_ts"])
+        out[name] = r
     return out
+
+def tests(path):
+    """{'pp512': t/s, 'tg128': t/s}"""
+    return {n: float(r["avg_ts"]) for n, r in results(path).items()}
+
+def limit_ts(path):
+    """kvcascade's roofline for its tg128: tokens/s at the measured read bandwidth."""
+    r = results(path)["tg128"]
+    return float(r["limit_ts"]), float(r["read_bandwidth_bytes_per_s"]), \
+        int(r["weight_read_bytes"]) + int(r["kv_read_bytes"])
 
 lcp = [tests(os.path.join(tmp, f"lcp{i}.json")) for i in range(1, rounds + 1)]
 kvc = [tests(os.path.join(tmp, f"kvc{i}.json")) for i in range(1, rounds + 1)]
@@ -82,4 +94,11 @@ med_k = {n: statistics.median(r[n] for r in kvc) for n in names}
 print(row("median", med_l, med_k))
 print("ratio kvcascade / llama.cpp (medians): " +
       ", ".join(f"{n} {med_k[n] / med_l[n]:.2f}x" for n in names))
+# Each round's share against that round's bandwidth, then the median share.
+roof = [limit_ts(os.path.join(tmp, f"kvc{i}.json")) for i in range(1, rounds + 1)]
+share_l = statistics.median(lcp[i]["tg128"] / roof[i][0] for i in range(rounds))
+share_k = statistics.median(kvc[i]["tg128"] / roof[i][0] for i in range(rounds))
+print(f"tg128 share of the limit (median of rounds; read bandwidth median "
+      f"{statistics.median(r[1] for r in roof) / 1e9:.1f} GB/s, {roof[0][2] / 1e6:.1f} MB per step "
+      f"as kvcascade counts it): llama.cpp {100 * share_l:.0f}%, kvcascade {100 * share_k:.0f}%")
 EOF

@@ -6,7 +6,8 @@
 // Positions are cache positions (sinks, then the rest by age). Evicting from the middle shifts
 // every younger token by one, so instead of moving rotated keys (which drifts) this baseline
 // keeps each key un-rotated and re-rotates a slot from that copy whenever its position changed:
-// O(changed slots * head_dim) per step, against O(C * head_dim) for the cascade.
+// O(changed slots * head_dim) per step, against O(C * head_dim) for the cascade. Positions never
+// pass NS + S, so their rotations come from a table made once (no sin/cos per step).
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -20,7 +21,12 @@ namespace {
 class H2oCache final : public LayerKvCache {
  public:
   H2oCache(const CacheConfig& c, const KvShape& shape, const KeyRotator& rotator)
-      : ns_(c.sinks), s_(c.size), recent_(c.size / 2), shape_(shape), rotator_(rotator) {
+      : ns_(c.sinks),
+        s_(c.size),
+        recent_(c.size / 2),
+        shape_(shape),
+        rotator_(rotator),
+        rotations_(rotator.position_table(ns_ + s_)) {
     const size_t slots = static_cast<size_t>(shape.n_heads) * (ns_ + s_);
     raw_.resize(slots * shape.head_dim);
     k_.resize(raw_.size());
@@ -51,7 +57,7 @@ class H2oCache final : public LayerKvCache {
         const size_t a = at(h, slot);
         if (rotated_at_[a] == pos) continue;
         std::memcpy(&k_[a * shape_.head_dim], &raw_[a * shape_.head_dim], shape_.head_dim * sizeof(float));
-        rotator_.rotate(&k_[a * shape_.head_dim], pos);
+        rotator_.rotate_to(&k_[a * shape_.head_dim], pos, rotations_);
         rotated_at_[a] = pos;
       }
       KvSegment& sinks = out.segments[h * 2];
@@ -117,7 +123,8 @@ class H2oCache final : public LayerKvCache {
   }
 
   size_t bytes() const override {
-    return (raw_.size() + k_.size() + v_.size() + score_.size() + mass_.size()) * sizeof(float) +
+    return (raw_.size() + k_.size() + v_.size() + score_.size() + mass_.size() +
+            rotations_.size()) * sizeof(float) +
            (index_.size() + rotated_at_.size()) * sizeof(int64_t) +
            order_.size() * (s_ + 1) * sizeof(int);
   }
@@ -138,6 +145,7 @@ class H2oCache final : public LayerKvCache {
   int ns_, s_, recent_;
   KvShape shape_;
   const KeyRotator& rotator_;
+  std::vector<float> rotations_;          // rotator_.position_table(NS + S)
   std::vector<float> raw_, k_, v_;        // [head][NS + S][head_dim]: un-rotated, rotated, values
   std::vector<float> score_, mass_;       // [head][NS + S]
   std::vector<int64_t> index_, rotated_at_;

@@ -149,6 +149,19 @@ class KeyRotator {
  public:
   virtual ~KeyRotator() = default;
   virtual void rotate(float* key, int64_t delta) const = 0;
+  // For a policy that rotates un-rotated keys to small positions every step (H2O): a table of
+  // the rotations to positions [0, n), so that rotate_to costs no sin/cos. A rotator without
+  // one returns an empty table and rotate_to falls back to rotate.
+  virtual std::vector<float> position_table(int64_t n) const {
+    (void)n;
+    return {};
+  }
+  // Rotates an un-rotated key to `pos` (below the n `table` was made for); the same floats as
+  // rotate(key, pos).
+  virtual void rotate_to(float* key, int64_t pos, const std::vector<float>& table) const {
+    (void)table;
+    rotate(key, pos);
+  }
 };
 
 // Slots per KV head that a layer cache of `config` holds: the context of `full`, sinks + size

@@ -1,8 +1,12 @@
 // kvcascade bench: prompt processing and generation speed on random tokens, llama-bench style.
 // With --along, one stream instead of a fresh one per test: how speed changes as it grows.
+// Generation is also set against the roofline: the machine's read bandwidth (measured here, with
+// the same threads) over the bytes one decode step reads (weights plus the KV slots attention
+// reads at that depth), the tokens/s a purely memory-bound decode would reach.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <random>
 
 #include <sys/resource.h>
@@ -13,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "eval/interrupt.h"
+#include "ops/read_bandwidth.h"
 
 namespace kvc::cli {
 
@@ -27,6 +32,7 @@ struct BenchFlags {
   int64_t depth = 0;  // tokens already in the stream before each test (llama-bench's -d)
   std::string along;  // "D1,D2,...": one stream, measured at each depth
   bool json = false;
+  bool roofline = true;
 };
 
 struct Stats {
@@ -40,6 +46,24 @@ struct Result {
   int64_t n_prompt = 0, n_gen = 0, depth = 0;
   Stats stats;
   size_t peak_rss = 0;  // the process's, when the test ended
+  // Generation only: bytes one decode step reads, the mean of the first and the last step's.
+  uint64_t kv_read_bytes = 0;
+  double cpu_seconds = 0.0;  // process CPU time of the timed parts, all repetitions
+};
+
+// The roofline: the limit is bandwidth / bytes per step, the share is t/s over that limit.
+struct Roofline {
+  double bandwidth = 0.0;  // bytes per second; 0 when not measured
+  size_t buffer = 0;       // bytes of the streaming read
+  uint64_t weight_bytes = 0;
+  double limit_ts(const Result& r) const {
+    const double step = static_cast<double>(weight_bytes + r.kv_read_bytes);
+    return bandwidth > 0 && r.n_gen > 0 ? bandwidth / step : 0.0;
+  }
+  double share(const Result& r) const {
+    const double limit = limit_ts(r);
+    return limit > 0 ? r.stats.mean / limit : 0.0;
+  }
 };
 
 Stats summarize(std::vector<double> samples) {
@@ -53,6 +77,14 @@ Stats summarize(std::vector<double> samples) {
     s.stddev = std::sqrt(ss / static_cast<double>(s.samples.size() - 1));
   }
   return s;
+}
+
+// CPU seconds of the whole process (every thread, spinning workers included). On a shared
+// machine a one-thread run's tokens per CPU second do not count the time others held the core.
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -114,35 +146,56 @@ int run_bench(BenchFlags& f) {
   };
 
   std::vector<Result> results;
+  Roofline roof;
+  roof.weight_bytes = model->weights().decode_read_bytes();
+  uint64_t gen_kv_bytes = 0;  // set by generate_timed
+  double cpu_seconds = 0.0;    // added to by the timed parts, taken by add()
   const auto add = [&](std::string test, int64_t n_prompt, int64_t n_gen, int64_t depth,
                        std::vector<double> samples) {
     results.push_back({std::move(test), n_prompt, n_gen, depth, summarize(std::move(samples)),
-                       peak_rss_bytes()});
+                       peak_rss_bytes(), n_gen > 0 ? gen_kv_bytes : 0, cpu_seconds});
+    cpu_seconds = 0.0;
   };
   const auto depth_tag = [](int64_t d) { return d > 0 ? fmt::format(" @ d{}", d) : std::string(); };
   // Strided prefill of n fresh tokens; returns tokens per second.
   const auto feed_timed = [&](int n) {
     const std::vector<int32_t> tokens = random_tokens(n);
     const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = process_cpu_seconds();
     session.feed(tokens);
+    cpu_seconds += process_cpu_seconds() - cpu0;
     return n / seconds_since(t0);
   };
   // Greedy generation of n tokens after the last fed one; returns tokens per second.
   const auto generate_timed = [&](int n) {
     std::vector<int32_t> history = random_tokens(1);
     session.feed(history);
-    const auto t0 = std::chrono::steady_clock::now();
+    const uint64_t kv_first = session.kv_read_bytes();
+    uint64_t kv_last = kv_first;
+    double seconds = 0.0;
     for (int i = 0; i < n; ++i) {
+      if (i == n - 1) kv_last = session.kv_read_bytes();
+      const auto t0 = std::chrono::steady_clock::now();
+      const double cpu0 = process_cpu_seconds();
       const int32_t id = sampler.sample(session.logits(), history);
       history.push_back(id);
       session.feed(std::span<const int32_t>(&id, 1));
+      seconds += seconds_since(t0);
+      cpu_seconds += process_cpu_seconds() - cpu0;
     }
-    return n / seconds_since(t0);
+    // KV bytes per step: the mean of the first step's and the last's (a growing cache grows
+    // linearly), counted outside the timing.
+    gen_kv_bytes = (kv_first + kv_last) / 2;
+    return n / seconds;
   };
 
   try {
     // Warm-up: first touches of the weights and the caches stay out of the figures.
     session.feed(random_tokens(std::min(16, std::max(f.n_prompt, 1))));
+    if (f.roofline && (f.n_gen > 0)) {
+      roof.buffer = bandwidth_buffer_bytes();
+      roof.bandwidth = measure_read_bandwidth(session.pool(), roof.buffer, 5);
+    }
     if (!along.empty()) {
       // One stream: the stretch up to each depth is prefilled (timed), then -n tokens generated
       // (timed) there; the generated tokens stay in the stream.
@@ -187,8 +240,8 @@ int run_bench(BenchFlags& f) {
 
   if (f.json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const Result& r : results)
-      out.push_back({{"model", name},
+    for (const Result& r : results) {
+      nlohmann::json j = {{"model", name},
                      {"architecture", c.arch_name},
                      {"model_file", f.model.model},
                      {"weight_bytes", model->weight_bytes()},
@@ -205,24 +258,50 @@ int run_bench(BenchFlags& f) {
                      {"repetitions", r.stats.samples.size()},
                      {"samples_ts", r.stats.samples},
                      {"avg_ts", r.stats.mean},
-                     {"stddev_ts", r.stats.stddev}});
+                     {"stddev_ts", r.stats.stddev},
+                     {"cpu_seconds", r.cpu_seconds},
+                     {"ts_per_cpu_s", static_cast<double>(r.n_prompt + r.n_gen) *
+                                          static_cast<double>(r.stats.samples.size()) /
+                                          r.cpu_seconds}};
+      if (r.n_gen > 0 && roof.bandwidth > 0) {
+        j["read_bandwidth_bytes_per_s"] = roof.bandwidth;
+        j["bandwidth_buffer_bytes"] = roof.buffer;
+        j["weight_read_bytes"] = roof.weight_bytes;
+        j["kv_read_bytes"] = r.kv_read_bytes;
+        j["limit_ts"] = roof.limit_ts(r);
+        j["share_of_limit"] = roof.share(r);
+      }
+      out.push_back(std::move(j));
+    }
     print_json(out, 2);
     return code;
   }
 
   const int w = static_cast<int>(std::max<size_t>(5, name.size()));
-  std::printf("| %-*s | %10s | %8s | %7s | %-8s | %14s | %20s |\n", w, "model", "size", "params",
-              "threads", "cache", "test", "t/s");
-  std::printf("| %s | %s: | %s: | %s: | %s | %s: | %s: |\n", std::string(w, '-').c_str(),
-              std::string(9, '-').c_str(), std::string(7, '-').c_str(), std::string(6, '-').c_str(),
-              std::string(8, '-').c_str(), std::string(13, '-').c_str(), std::string(19, '-').c_str());
+  std::printf("| %-*s | %10s | %8s | %7s | %-8s | %14s | %20s | %8s | %7s |\n", w, "model", "size",
+              "params", "threads", "cache", "test", "t/s", "MB/step", "% limit");
+  std::printf("| %s | %s: | %s: | %s: | %s | %s: | %s: | %s: | %s: |\n",
+              std::string(w, '-').c_str(), std::string(9, '-').c_str(),
+              std::string(7, '-').c_str(), std::string(6, '-').c_str(),
+              std::string(8, '-').c_str(), std::string(13, '-').c_str(),
+              std::string(19, '-').c_str(), std::string(7, '-').c_str(),
+              std::string(6, '-').c_str());
   for (const Result& r : results) {
     const std::string ts = fmt::format("{:.2f} ± {:.2f}", r.stats.mean, r.stats.stddev);
+    const bool roofed = r.n_gen > 0 && roof.bandwidth > 0;
+    const std::string mb =
+        roofed ? fmt::format("{:.1f}", (roof.weight_bytes + r.kv_read_bytes) / 1e6) : "-";
+    const std::string share = roofed ? fmt::format("{:.0f}%", 100 * roof.share(r)) : "-";
     // "±" is two bytes but one column: pad by hand.
-    std::printf("| %-*s | %10s | %7.1fM | %7d | %-8s | %14s | %21s |\n", w, name.c_str(),
-                format_bytes(model->weight_bytes()).c_str(), n_params / 1e6, f.model.threads,
-                cache.policy.c_str(), r.test.c_str(), ts.c_str());
+    std::printf("| %-*s | %10s | %7.1fM | %7d | %-8s | %14s | %21s | %8s | %7s |\n", w,
+                name.c_str(), format_bytes(model->weight_bytes()).c_str(), n_params / 1e6,
+                f.model.threads, cache.policy.c_str(), r.test.c_str(), ts.c_str(), mb.c_str(),
+                share.c_str());
   }
+  if (roof.bandwidth > 0)
+    std::printf("limit: decode t/s as a share of %.1f GB/s (a streaming read of %s on %d "
+                "threads, best of 5) over the MB one step reads\n",
+                roof.bandwidth / 1e9, format_bytes(roof.buffer).c_str(), f.model.threads);
   return code;
 }
 
@@ -242,6 +321,8 @@ Command add_bench(CLI::App& root) {
                   "D1,D2,...: one stream instead of fresh ones; prefill each stretch up to the "
                   "next depth, then generate -n tokens there (-p, -r and -d do not apply)");
   app->add_flag("--json", flags->json, "print the results as JSON");
+  app->add_flag("!--no-roofline", flags->roofline,
+                "skip measuring the read bandwidth that generation is set against");
   return {app, [flags] { return run_bench(*flags); }};
 }
 

@@ -9,6 +9,7 @@
 
 #include "base/cancelled.h"
 #include "base/error.h"
+#include "cache/view_read_bytes.h"
 #include "engine/token_kinds.h"
 #include "tokenizer/tokenizer.h"
 #include "ops/usable_cpus.h"
@@ -92,6 +93,18 @@ int Session::vocab_size() const { return model_.config().vocab_size; }
 size_t Session::kv_bytes() const {
   size_t total = 0;
   for (const auto& c : caches_) total += c->bytes();
+  return total;
+}
+
+uint64_t Session::kv_read_bytes() {
+  // view() only zeroes the masses, which the next step's view() zeroes again before attention.
+  KvView view;
+  uint64_t total = 0;
+  const int hd = model_.config().head_dim;
+  for (auto& c : caches_) {
+    c->view(view);
+    total += view_read_bytes(view, hd);
+  }
   return total;
 }
 

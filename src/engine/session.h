@@ -54,6 +54,9 @@ class Session {
   void reconfigure(const CacheConfig& cache);
   // Bytes held by the caches of all layers.
   size_t kv_bytes() const;
+  // Bytes of keys, values and bookkeeping that the next decode step's attention reads over all
+  // layers (view_read_bytes of each layer's view as it stands).
+  uint64_t kv_read_bytes();
   const SessionOptions& options() const { return options_; }
   const Model& model() const { return model_; }
   // Read-only view of one layer's cache, for diagnostics (which tokens survive).

@@ -19,6 +19,14 @@ size_t ModelWeights::matrix_bytes() const {
   return total;
 }
 
+size_t ModelWeights::decode_read_bytes() const {
+  size_t total = output.rows * output.row_bytes + token_embd.row_bytes;
+  for (const LayerWeights& l : layers)
+    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
+      total += m->rows * m->row_bytes;
+  return total;
+}
+
 namespace {
 
 class Binder {

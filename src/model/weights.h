@@ -34,6 +34,10 @@ struct ModelWeights {
   std::deque<std::vector<float>> converted;  // owns vectors converted to f32
 
   size_t matrix_bytes() const;
+  // Weight bytes one decode step reads: every layer's matrices, the output matrix and one row
+  // of the embeddings (a tied output is read in full anyway). Norm and bias vectors, a few KB
+  // per layer, are left out.
+  size_t decode_read_bytes() const;
 };
 
 // Binds every tensor the architecture needs and checks its shape; throws kvc::Error naming

@@ -33,6 +33,9 @@ class Rope : public KeyRotator {
   void apply_heads(float* x, int n_heads, int64_t pos) const;
   // KeyRotator: the same rotation, by a position delta.
   void rotate(float* key, int64_t delta) const override { apply(key, delta); }
+  // KeyRotator: [n][n_dims / 2] (cos, sin) pairs, as apply computes them, and their use.
+  std::vector<float> position_table(int64_t n) const override;
+  void rotate_to(float* key, int64_t pos, const std::vector<float>& table) const override;
 
   int head_dim() const { return head_dim_; }
   int n_dims() const { return n_dims_; }

@@ -125,6 +125,12 @@ TEST(Attention, DecodeMatchesReference) {
   // Wider GQA groups (6 query heads per KV head), and a window that masks cached slots.
   compare({1, 12, 2, 16, {30, 7}}, &pool);
   compare({1, 8, 1, 32, {20, 20}, 9, 0.0f}, &pool);
+  // Up to 4 tokens are one block: each group's masses are reduced inside the attention pass, by
+  // whichever thread did the group (3 threads: chunks of one, two or three groups).
+  ThreadPool three(3);
+  compare({3, 9, 3, 64, {64, 100, 37, 0, 5}, 0, 0.0f, true, 0.9f, false}, &three);  // mean
+  compare({4, 12, 6, 16, {30, 7}, 0, 0.0f, true, 0.99f}, &three);
+  compare({1, 9, 3, 64, {64, 100, 37, 0, 5}}, &three);
 }
 
 TEST(Attention, ChunksGqaWindowSoftcapMatchReference) {
