@@ -19,7 +19,7 @@ import pytest
 from conftest import Server
 
 CHROMIUM = shutil.which(os.environ.get("KVC_CHROMIUM", "chromium"))
-pytestmark = pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (scripts/install-deps.sh installs Debian's)")
 
 MAX_TOKENS = 24
@@ -48,6 +48,13 @@ class Browser:
         self.buf = b""
         self.next_id = 0
         self.session = None
+        try:
+            self._attach(timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _attach(self, timeout):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pages = [t for t in self.call("Target.getTargets")["targetInfos"] if t["type"] == "page"]
@@ -180,6 +187,7 @@ def test_page_is_public_static_and_locked_down():
         assert s.stop() == 0
 
 
+@needs_chromium
 def test_chat_streams_and_shows_the_cache(server, browser_at, tmp_path):
     b = browser_at(server.url + "/")
     b.wait_loaded()
@@ -223,6 +231,7 @@ def test_chat_streams_and_shows_the_cache(server, browser_at, tmp_path):
     b.screenshot(os.environ.get("KVC_SCREENSHOT") or tmp_path / "page.png")
 
 
+@needs_chromium
 def test_api_key_field(browser_at):
     s = Server("--cache-size", "64", "--sinks", "16", "--temp", "0", "--api-key", "sk-page")
     try:
