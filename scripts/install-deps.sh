@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages kvcascade needs to build, test, fuzz and evaluate.
+# Installs the Debian packages kvcascade needs to build, test, fuzz and evaluate
+# (chromium: the server test that drives the chat page at GET / in a headless browser).
 # Safe to run again: apt-get skips what is already there.
 set -euo pipefail
 PKGS=(
@@ -9,6 +10,7 @@ PKGS=(
   clang libclang-rt-14-dev
   python3 python3-pip python3-venv
   bible-kjv bible-kjv-text gnuplot-nox wamerican
+  chromium
 )
 missing=()
 for p in "${PKGS[@]}"; do

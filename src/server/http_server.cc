@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "server/api_error.h"
 #include "server/api_keys.h"
+#include "server/chat_page.h"
 #include "server/completion_request.h"
 #include "server/engine.h"
 #include "server/job.h"
@@ -248,6 +249,16 @@ void HttpServer::Impl::routes() {
       }
     };
   };
+  // The chat page is public (a browser sends no key when it navigates); its requests carry one.
+  // The policy lets it reach this server only, and nothing it was not built with.
+  http.Get("/", guarded([](const auto&, auto& res) {
+             res.set_header("Content-Security-Policy",
+                            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                            "connect-src 'self'; base-uri 'none'; form-action 'none'");
+             res.set_header("X-Content-Type-Options", "nosniff");
+             const std::string_view page = chat_page();
+             res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
+           }, /*needs_key=*/false));
   for (const char* path : {"/health", "/v1/health"})
     http.Get(path, guarded([](const auto&, auto& res) { write_json(res, 200, {{"status", "ok"}}); },
                            /*needs_key=*/false));
