@@ -226,8 +226,10 @@ void Engine::bind_chat(Running& r) {
       const auto at = std::find(r.links.begin(), r.links.end(), s->chain);
       if (at != r.links.end()) {
         from = static_cast<size_t>(at - r.links.begin()) + 1;  // the whole history, resent
-      } else if (r.links.front() == s->first_link) {
-        diverged = true;  // the same start, then something else: an edited history
+      } else if (messages.size() > 1 && r.links.front() == s->first_link) {
+        // The same start, then something else: an edited history. A lone message equal to the
+        // first is a new turn that repeats it (a client sending only new messages).
+        diverged = true;
       } else {
         r.links = chain_links(messages, s->chain);  // only the new messages
       }

@@ -104,3 +104,15 @@ def test_edited_history_is_refed_and_reported(endless):
     r = chat(client, edited, max_tokens=4)
     assert r.usage.prompt_tokens_details.cached_tokens == 0
     assert r.usage.model_extra["kvcascade"]["refed_tokens"] == r.usage.prompt_tokens
+
+
+def test_a_new_message_repeating_the_first_is_a_new_turn(endless):
+    # Under X-Session-Id with only the new messages, saying the first thing again continues the
+    # conversation: it is not an edited history.
+    client = endless.client(default_headers={"X-Session-Id": "repeats-itself"})
+    chat(client, [{"role": "user", "content": "Hello"}], max_tokens=4)
+    second = chat(client, [{"role": "user", "content": "Tell me a joke."}], max_tokens=4)
+    third = chat(client, [{"role": "user", "content": "Hello"}], max_tokens=4)
+    kv = third.usage.model_extra["kvcascade"]
+    assert kv["refed_tokens"] == 0
+    assert third.usage.prompt_tokens_details.cached_tokens > second.usage.prompt_tokens_details.cached_tokens > 0
