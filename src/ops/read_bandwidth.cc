@@ -24,7 +24,12 @@ uint64_t SumWords(const uint64_t* HWY_RESTRICT w, size_t n) {
     a2 = hn::Add(a2, hn::LoadU(d, w + i + 2 * N));
     a3 = hn::Add(a3, hn::LoadU(d, w + i + 3 * N));
   }
-  uint64_t s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+  // The lanes are added as unsigned (wrapping) words: GCC's AVX-512 reduction behind
+  // SumOfLanes adds them as signed 64-bit integers, an overflow UBSan rightly reports.
+  HWY_ALIGN uint64_t lanes[hn::MaxLanes(d)];
+  hn::Store(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)), d, lanes);
+  uint64_t s = 0;
+  for (size_t l = 0; l < N; ++l) s += lanes[l];
   for (; i < n; ++i) s += w[i];
   return s;
 }
