@@ -544,13 +544,13 @@ class SpanCascadeLayer final : public LayerKvCache {
         chunk_mass = held_mass_.data();
       }
     }
-    std::vector<LaneChunk> lanes(static_cast<size_t>(H));
-    for (int h = 0; h < H; ++h) lanes[static_cast<size_t>(h)] = {k, v, chunk_mass, H, h};
+    lanes_.resize(static_cast<size_t>(H));  // once: no allocation per token
+    for (int h = 0; h < H; ++h) lanes_[static_cast<size_t>(h)] = {k, v, chunk_mass, H, h};
     if (per_head_) {
       for (int h = 0; h < H; ++h)
-        cascade(h).commit(0, std::span(&lanes[static_cast<size_t>(h)], 1), n, ids, *scratch_);
+        cascade(h).commit(0, std::span(&lanes_[static_cast<size_t>(h)], 1), n, ids, *scratch_);
     } else {
-      cascades_[0]->commit(lane0_, lanes, n, ids, *scratch_);
+      cascades_[0]->commit(lane0_, lanes_, n, ids, *scratch_);
     }
   }
 
@@ -580,6 +580,7 @@ class SpanCascadeLayer final : public LayerKvCache {
   bool owns_cascades_;   // counts its cascades' bytes (`model`: the first layer only)
   bool reports_scratch_;  // counts the shared scratch (the first layer)
   std::vector<float> held_k_, held_v_, held_mass_;  // `model`: this layer's chunk in flight
+  std::vector<LaneChunk> lanes_;                    // where this layer's heads are in a chunk
 };
 
 }  // namespace
