@@ -116,6 +116,7 @@ class SpanCascade {
   }
 
   int lanes() const { return lanes_; }
+  int levels() const { return c_; }
   // Sizes `s` for this cascade's commits (what it already holds for others stays).
   void reserve(SpanScratch& s) const {
     // Per arrival: one move for the token, one per token leaving a level and one per token
@@ -506,12 +507,13 @@ class SpanCascade {
 // cascades[h] (`head`); otherwise it is lane lane0 + h of cascades[0] (`layer`, `model`).
 class SpanCascadeLayer final : public LayerKvCache {
  public:
-  // `reports_shared_bytes`: this layer counts the cascades and scratch it shares with others.
+  // `owns_cascades`, `reports_scratch`: this layer counts the cascades and the scratch in its
+  // bytes (shared ones are counted by one layer only).
   SpanCascadeLayer(std::vector<std::shared_ptr<SpanCascade>> cascades, bool per_head, int lane0,
-                   const KvShape& shape, int levels, std::shared_ptr<SpanScratch> scratch,
+                   const KvShape& shape, std::shared_ptr<SpanScratch> scratch,
                    bool owns_cascades, bool reports_scratch)
       : cascades_(std::move(cascades)), per_head_(per_head), lane0_(lane0), shape_(shape),
-        levels_(levels), scratch_(std::move(scratch)), owns_cascades_(owns_cascades),
+        scratch_(std::move(scratch)), owns_cascades_(owns_cascades),
         reports_scratch_(reports_scratch) {
     for (const auto& c : cascades_) c->reserve(*scratch_);
   }
@@ -522,7 +524,7 @@ class SpanCascadeLayer final : public LayerKvCache {
   float beta() const override { return cascades_[0]->beta(); }
 
   void view(KvView& out) override {
-    const int H = shape_.n_heads, n_segments = 1 + 2 * levels_;
+    const int H = shape_.n_heads, n_segments = 1 + 2 * cascades_[0]->levels();
     out.n_heads = H;
     out.n_segments = n_segments;
     out.segments.assign(static_cast<size_t>(H) * n_segments, KvSegment{});
@@ -575,7 +577,6 @@ class SpanCascadeLayer final : public LayerKvCache {
   bool per_head_;
   int lane0_;
   KvShape shape_;
-  int levels_;
   std::shared_ptr<SpanScratch> scratch_;  // shared by every layer of the model
   bool owns_cascades_;   // counts its cascades' bytes (`model`: the first layer only)
   bool reports_scratch_;  // counts the shared scratch (the first layer)
@@ -588,7 +589,6 @@ class SpanCascadeLayer final : public LayerKvCache {
 std::vector<std::unique_ptr<LayerKvCache>> make_span_cascade_caches(
     const CacheConfig& c, const KvShape& shape, std::span<const KeyRotator* const> rotators) {
   const int H = shape.n_heads, n_layers = static_cast<int>(rotators.size());
-  const int levels = c.level_sizes.empty() ? c.cascades : static_cast<int>(c.level_sizes.size());
   std::vector<std::unique_ptr<LayerKvCache>> layers;
   auto scratch = std::make_shared<SpanScratch>();
   if (c.unit_share == "model") {
@@ -597,8 +597,8 @@ std::vector<std::unique_ptr<LayerKvCache>> make_span_cascade_caches(
     auto shared = std::make_shared<SpanCascade>(c, n_layers * H, shape.head_dim, lane_rotators);
     for (int l = 0; l < n_layers; ++l)
       layers.push_back(std::make_unique<SpanCascadeLayer>(
-          std::vector<std::shared_ptr<SpanCascade>>{shared}, false, l * H, shape, levels, scratch,
-          l == 0, l == 0));
+          std::vector<std::shared_ptr<SpanCascade>>{shared}, false, l * H, shape, scratch, l == 0,
+          l == 0));
     return layers;
   }
   for (const KeyRotator* r : rotators) {
@@ -613,7 +613,7 @@ std::vector<std::unique_ptr<LayerKvCache>> make_span_cascade_caches(
                                                          std::vector<const KeyRotator*>{r}));
     }
     layers.push_back(std::make_unique<SpanCascadeLayer>(
-        std::move(cascades), c.unit_share != "layer", 0, shape, levels, scratch, true, first));
+        std::move(cascades), c.unit_share != "layer", 0, shape, scratch, true, first));
   }
   return layers;
 }

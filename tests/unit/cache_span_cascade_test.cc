@@ -169,6 +169,18 @@ float hash_mass(uint64_t seed, int64_t step, int h, int64_t index) {
   return static_cast<float>(x % 1000003) / 1000003.0f;
 }
 
+// Plays attention over a view whose keys carry their stream index in key[0]: every slot that
+// takes a mass gets mass(head, index), so caches holding a token in different slots agree.
+template <class Mass>
+void give_masses(const KvView& view, int hd, Mass mass) {
+  for (int h = 0; h < view.n_heads; ++h)
+    for (int s = 0; s < view.n_segments; ++s) {
+      const KvSegment& sg = view.at(h, s);
+      if (!sg.mass) continue;
+      for (int i = 0; i < sg.n; ++i) sg.mass[i] = mass(h, static_cast<int64_t>(sg.k[i * hd]));
+    }
+}
+
 // Stream ids: words, sometimes a separator, sometimes a run of 1..8 digits.
 std::vector<int32_t> make_ids(int64_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -218,12 +230,7 @@ void run_against_reference(const Setting& st, int steps, uint64_t seed) {
     const int n = std::uniform_int_distribution<int>(1, st.stride)(rng);
     if (t + n > static_cast<int64_t>(ids.size())) break;
     cache->view(view);
-    for (int h = 0; h < H; ++h)
-      for (int sgi = 0; sgi < view.n_segments; ++sgi) {
-        const KvSegment& sg = view.at(h, sgi);
-        if (!sg.mass) continue;
-        for (int i = 0; i < sg.n; ++i) sg.mass[i] = hash_mass(seed, step, h, static_cast<int64_t>(sg.k[i * hd]));
-      }
+    give_masses(view, hd, [&](int h, int64_t index) { return hash_mass(seed, step, h, index); });
     std::vector<float> k(static_cast<size_t>(n) * H * hd), v(k.size()), cm(static_cast<size_t>(H) * n);
     for (int j = 0; j < n; ++j)
       for (int h = 0; h < H; ++h) {
@@ -282,15 +289,9 @@ void feed_all(std::vector<LayerKvCache*> caches, int64_t& t, int n, const std::v
   std::uniform_real_distribution<float> u(0.0f, 1.0f);
   std::vector<KvView> views(caches.size());
   for (size_t c = 0; c < caches.size(); ++c) caches[c]->view(views[c]);
-  // Mass by token identity, so that caches holding a token in different slots agree.
   const uint64_t salt = rng();
   for (auto& view : views)
-    for (int h = 0; h < view.n_heads; ++h)
-      for (int s = 0; s < view.n_segments; ++s) {
-        const KvSegment& sg = view.at(h, s);
-        if (!sg.mass) continue;
-        for (int i = 0; i < sg.n; ++i) sg.mass[i] = hash_mass(salt, 0, h, static_cast<int64_t>(sg.k[i * 4]));
-      }
+    give_masses(view, 4, [&](int h, int64_t index) { return hash_mass(salt, 0, h, index); });
   std::vector<float> k(static_cast<size_t>(n) * 2 * 4), v(k.size()), cm(2 * static_cast<size_t>(n));
   for (int j = 0; j < n; ++j)
     for (int h = 0; h < 2; ++h) k[(j * 2 + h) * 4] = static_cast<float>(t + j), cm[h * n + j] = u(rng);
@@ -370,23 +371,18 @@ void check_shared_decisions(const std::string& share, const std::string& reduce)
           const KvSegment& sg = views[l].at(h, sgi);
           for (int i = 0; i < sg.n; ++i)
             ASSERT_EQ(sg.k[i * hd + 1], static_cast<float>(l * H + h)) << "a lane holds its own keys";
-          if (!sg.mass) continue;
-          for (int i = 0; i < sg.n; ++i) sg.mass[i] = hash_mass(salt, l, h, static_cast<int64_t>(sg.k[i * hd]));
         }
+      give_masses(views[l], hd, [&](int h, int64_t index) { return hash_mass(salt, l, h, index); });
     }
     for (int g = 0; g < groups; ++g) {
       ref[g]->view(ref_view);
-      for (int sgi = 0; sgi < ref_view.n_segments; ++sgi) {
-        const KvSegment& sg = ref_view.at(0, sgi);
-        if (!sg.mass) continue;
-        for (int i = 0; i < sg.n; ++i) {
-          float m = 0.0f;  // in lane order, as the cascade adds them
-          for (int l = 0; l < L; ++l)
-            if (group_of(l) == g)
-              for (int h = 0; h < H; ++h) m = combine(m, hash_mass(salt, l, h, static_cast<int64_t>(sg.k[i * hd])));
-          sg.mass[i] = m;
-        }
-      }
+      give_masses(ref_view, hd, [&](int, int64_t index) {
+        float m = 0.0f;  // in lane order, as the cascade adds them
+        for (int l = 0; l < L; ++l)
+          if (group_of(l) == g)
+            for (int h = 0; h < H; ++h) m = combine(m, hash_mass(salt, l, h, index));
+        return m;
+      });
     }
     std::vector<std::vector<float>> ref_cm(groups, std::vector<float>(static_cast<size_t>(n), 0.0f));
     const int64_t before = layers[0]->next_position();
@@ -458,12 +454,7 @@ TEST(SpanCascade, TheSharesDiffer) {
       for (int l = 0; l < L; ++l) {
         KvView view;
         layers[l]->view(view);
-        for (int h = 0; h < H; ++h)
-          for (int sgi = 0; sgi < view.n_segments; ++sgi) {
-            const KvSegment& sg = view.at(h, sgi);
-            if (!sg.mass) continue;
-            for (int i = 0; i < sg.n; ++i) sg.mass[i] = hash_mass(salt, l, h, static_cast<int64_t>(sg.k[i * hd]));
-          }
+        give_masses(view, hd, [&](int h, int64_t index) { return hash_mass(salt, l, h, index); });
         std::vector<float> k(static_cast<size_t>(n) * H * hd), v(k.size()), cm(static_cast<size_t>(H) * n);
         for (int j = 0; j < n; ++j)
           for (int h = 0; h < H; ++h) k[(j * H + h) * hd] = static_cast<float>(t + j), cm[h * n + j] = hash_mass(salt, l, h, t + j);
