@@ -9,7 +9,8 @@ namespace kvc {
 bool uses_span_cascade(const CacheConfig& c) {
   return c.policy == "cascade" && (c.unit == "span" || !c.level_sizes.empty() ||
                                    c.value_norm_weight || c.unit_score != "sum" ||
-                                   c.unit_share != "head" || c.share_reduce != "sum");
+                                   c.unit_share != "head" || c.share_reduce != "sum" ||
+                                   c.unit_compete != "newest");
 }
 
 int64_t cache_slots(const CacheConfig& c) {

@@ -103,6 +103,10 @@ struct CacheConfig {
   // everywhere or nowhere).
   std::string unit_share = "head";
   std::string share_reduce = "sum";  // sum | max: how a shared cascade combines its lanes' masses
+  // Whom an arriving unit competes with in a closed sub-cache: the `newest` units there (its
+  // neighbours in the stream, the cascade's rule), the `lowest`-scored ones wherever they sit,
+  // or the lowest in the last sub-cache only (`lowest-last`).
+  std::string unit_compete = "newest";
   bool value_norm_weight = false;  // scale each token's score by its value vector's mean |v|
   // cascade: sizes of the sub-caches, newest first (empty: C equal ones of size / C); their sum
   // is the size.
@@ -128,7 +132,7 @@ struct CacheFieldNames {
   std::string policy = "policy", sinks = "sinks", size = "size", cascades = "cascades",
               beta = "beta", context = "context", unit = "unit", unit_max = "unit_max",
               unit_score = "unit_score", unit_share = "unit_share",
-              share_reduce = "share_reduce",
+              share_reduce = "share_reduce", unit_compete = "unit_compete",
               level_sizes = "level_sizes";
 };
 

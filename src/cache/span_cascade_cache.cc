@@ -16,6 +16,11 @@
 //   closed and empty:   appended;
 //   closed, non-empty:  competes with the fewest newest units it must displace to fit; it wins
 //                       if its score is at least theirs (summed), and the losers are dropped.
+// The newest units of a level are the arrival's neighbours in the stream, so repeated statements
+// of one fact (a passkey's six copies) knock each other out deep down. --unit-compete lowest
+// makes the arrival compete with the level's lowest-scored units instead, wherever they sit
+// (`lowest-last`: in the last level only); the losers are cut out and the younger tokens close
+// up, each key rotated back by the length cut before it.
 // With unit_max = 1 every token is a unit and this is the token cascade, slot for slot.
 //
 // Unit score (--unit-score): `sum` of its tokens' EMA attention scores leaving out a terminal
@@ -69,9 +74,9 @@ struct LaneChunk {
 // A cascade decides its structure once per arrival; what that does to keys and values is logged
 // as moves and then replayed for every lane, so a carry needs room for one lane only.
 struct SpanMove {
-  enum Kind : uint8_t { kFromChunk, kToCarry, kFromCarry } kind;
-  int slot = 0;        // cache slot written (kFromChunk, kFromCarry) or read (kToCarry)
-  int buf = 0, c = 0;  // carry buffer and token
+  enum Kind : uint8_t { kFromChunk, kToCarry, kFromCarry, kShift } kind;
+  int slot = 0;        // cache slot written (kFromChunk, kFromCarry, kShift) or read (kToCarry)
+  int buf = 0, c = 0;  // carry buffer and token; kShift: c is the slot read
   int64_t delta = 0;   // rotation of the key as it lands
 };
 
@@ -94,6 +99,7 @@ class SpanCascade {
         kinds_(c.token_kinds), lanes_(n_lanes), hd_(head_dim),
         rotators_(std::move(lane_rotators)), sizes_(level_sizes(c)),
         c_(static_cast<int>(sizes_.size())) {
+    lowest_from_ = c.unit_compete == "lowest" ? 1 : c.unit_compete == "lowest-last" ? c_ - 1 : c_;
     s_ = std::accumulate(sizes_.begin(), sizes_.end(), 0);
     for (int i = 0, b = ns_; i < c_; b += sizes_[i++]) base_.push_back(b);
     slots_ = ns_ + s_;
@@ -103,6 +109,9 @@ class SpanCascade {
     score_.assign(static_cast<size_t>(slots_), 0.0f), vnorm_.assign(score_.size(), 0.0f);
     index_.assign(score_.size(), 0);
     units_.assign(score_.size(), Unit{});  // a level of W slots holds at most W units
+    const int widest = *std::max_element(sizes_.begin(), sizes_.end());
+    rank_.assign(static_cast<size_t>(widest), RankedUnit{});
+    cut_.assign(static_cast<size_t>(widest), 0);
     level_.assign(static_cast<size_t>(c_), Level{});
     chunk_.assign(static_cast<size_t>(lanes_), LaneChunk{});
     // A unit is at most 2g - 1 tokens; an arriving one evicts fewer than 2g more per level.
@@ -121,7 +130,8 @@ class SpanCascade {
   void reserve(SpanScratch& s) const {
     // Per arrival: one move for the token, one per token leaving a level and one per token
     // landing; level i >= 1 receives at most i (2g - 1) tokens and pops at most 2g - 2 more.
-    const size_t moves = 1 + static_cast<size_t>(2 * (2 * g_) * c_ * (c_ + 1));
+    size_t moves = 1 + static_cast<size_t>(2 * (2 * g_) * c_ * (c_ + 1));
+    if (lowest_from_ < c_) moves += static_cast<size_t>(s_);  // a level closing up, typically
     if (s.moves.capacity() < moves) s.moves.reserve(moves);
     const size_t floats = static_cast<size_t>(2 * 2 * carry_cap_) * hd_;
     if (s.carry.size() < floats) s.carry.resize(floats, 0.0f);
@@ -191,7 +201,8 @@ class SpanCascade {
       carry += b->tok.size() * sizeof(CarryToken) + b->units.size() * sizeof(CarryUnit);
     return (k_.size() + v_.size() + score_.size() + mass_.size() + vnorm_.size()) * sizeof(float) +
            index_.size() * sizeof(int64_t) + units_.size() * sizeof(Unit) +
-           level_.size() * sizeof(Level) + chunk_.size() * sizeof(LaneChunk) + carry;
+           level_.size() * sizeof(Level) + chunk_.size() * sizeof(LaneChunk) + carry +
+           rank_.size() * sizeof(RankedUnit) + cut_.size();
   }
 
   std::vector<LayerKvCache::SlotInfo> slots() const {
@@ -221,6 +232,10 @@ class SpanCascade {
   struct CarryToken {
     float score = 0.0f, vnorm = 0.0f;
     int64_t index = 0, virt = 0;
+  };
+  struct RankedUnit {
+    float score = 0.0f;
+    int unit = 0, len = 0;  // index in the level's unit ring (0 = oldest), tokens
   };
   struct CarryUnit {
     int first = 0, len = 0;  // tokens [first, first + len) of the carry buffer
@@ -358,6 +373,10 @@ class SpanCascade {
         push(i, in, cu, moves);
         continue;
       }
+      if (i >= lowest_from_) {
+        compete_with_lowest(i, in, cu, moves);
+        continue;
+      }
       // Closed: the fewest newest units whose slots (with the free ones) fit the carry.
       int k = 0, freed = w - L.fill, end = L.fill;
       float theirs = 0.0f;
@@ -368,14 +387,69 @@ class SpanCascade {
         theirs = peak_ || mean_ ? std::max(theirs, s) : theirs + s;
         ++k;
       }
-      const float mine = unit_score(cu.len, cu.sep_end,
-                                    [&](int r) { return in.tok[static_cast<size_t>(cu.first + r)].score; },
-                                    [&](int r) { return in.tok[static_cast<size_t>(cu.first + r)].vnorm; });
-      if (!by_score_ || mine >= theirs) {  // a tie goes to the carry, the newer unit
+      if (!by_score_ || carry_score(in, cu) >= theirs) {  // a tie goes to the carry, the newer unit
         drop_newest(i, k);
         push(i, in, cu, moves);
       }
     }
+  }
+
+  float carry_score(const CarryBuffer& in, const CarryUnit& cu) const {
+    return unit_score(cu.len, cu.sep_end,
+                      [&](int r) { return in.tok[static_cast<size_t>(cu.first + r)].score; },
+                      [&](int r) { return in.tok[static_cast<size_t>(cu.first + r)].vnorm; });
+  }
+
+  // --unit-compete lowest: carry unit `cu` competes with the fewest lowest-scored units of
+  // closed level i that make room for it (the older first among equals); if it wins they are cut
+  // out, the level closes up and the carry is appended.
+  void compete_with_lowest(int i, CarryBuffer& in, const CarryUnit& cu, std::vector<Move>& moves) {
+    Level& L = level_[i];
+    for (int u = 0, first = 0; u < L.n_units; ++u) {
+      const Unit& un = unit(i, u);
+      rank_[static_cast<size_t>(u)] = {level_unit_score(i, first, un), u, un.len};
+      first += un.len;
+    }
+    const auto ranked = std::span(rank_).first(static_cast<size_t>(L.n_units));
+    std::sort(ranked.begin(), ranked.end(), [](const RankedUnit& a, const RankedUnit& b) {
+      return a.score < b.score || (a.score == b.score && a.unit < b.unit);
+    });
+    int k = 0, freed = sizes_[i] - L.fill;
+    float theirs = 0.0f;
+    for (; freed < cu.len || k == 0; ++k) {
+      freed += ranked[static_cast<size_t>(k)].len;
+      const float s = ranked[static_cast<size_t>(k)].score;
+      theirs = peak_ || mean_ ? std::max(theirs, s) : theirs + s;
+    }
+    if (by_score_ && carry_score(in, cu) < theirs) return;
+    std::fill_n(cut_.begin(), L.n_units, uint8_t{0});
+    for (int r = 0; r < k; ++r) cut_[static_cast<size_t>(ranked[static_cast<size_t>(r)].unit)] = 1;
+    close_up(i, moves);
+    push(i, in, cu, moves);
+  }
+
+  // Removes the units of level i marked in cut_, moving each younger token back over the gap
+  // (its virtual index drops by the tokens cut before it, so its key turns back as much).
+  void close_up(int i, std::vector<Move>& moves) {
+    Level& L = level_[i];
+    int from = 0, to = 0, kept = 0;
+    for (int u = 0; u < L.n_units; ++u) {
+      const Unit un = unit(i, u);
+      if (cut_[static_cast<size_t>(u)]) {
+        from += un.len;
+        continue;
+      }
+      for (int r = 0; r < un.len; ++r, ++from, ++to) {
+        if (from == to) continue;
+        const int src = ring_slot(i, L, from), dst = ring_slot(i, L, to);
+        moves.push_back({Move::kShift, dst, 0, src, to - from});
+        score_[dst] = score_[src], vnorm_[dst] = vnorm_[src], index_[dst] = index_[src];
+      }
+      unit(i, kept++) = un;
+    }
+    L.count -= from - to;
+    L.fill = to;
+    L.n_units = kept;
   }
 
   const float* chunk_key(int lane, int j) const {
@@ -410,6 +484,11 @@ class SpanCascade {
           case Move::kFromCarry:
             std::memcpy(key(lane, m.slot), carry(m, 0), bytes);
             std::memcpy(value(lane, m.slot), carry(m, 1), bytes);
+            rotator.rotate(key(lane, m.slot), m.delta);
+            break;
+          case Move::kShift:
+            std::memcpy(key(lane, m.slot), key(lane, m.c), bytes);
+            std::memcpy(value(lane, m.slot), value(lane, m.c), bytes);
             rotator.rotate(key(lane, m.slot), m.delta);
             break;
         }
@@ -496,6 +575,9 @@ class SpanCascade {
   std::vector<LaneChunk> chunk_;        // [lane]: the chunk being committed
   int n_committed_ = 0, chunk_n_ = 0;   // lanes that have committed it, its length
   CarryBuffer carry_a_, carry_b_;
+  int lowest_from_ = 0;              // first level whose arrivals compete with the lowest units
+  std::vector<RankedUnit> rank_;     // compete_with_lowest's working lists, one level wide
+  std::vector<uint8_t> cut_;
   int n_sinks_ = 0;
   int64_t t_ = 0, u_ = -1;  // next stream index; index of the unit being built
   bool filling_ = true;     // every level is open until the cache is full (see insert())

@@ -55,6 +55,11 @@ void add_cache_flags(CLI::App& app, CacheFlags& flags) {
                  "how a shared decision (--unit-share layer|model) combines the heads' attention "
                  "to a token: sum or max")
       ->check(CLI::IsMember({"sum", "max"}));
+  app.add_option("--unit-compete", flags.unit_compete,
+                 "whom a unit arriving at a closed sub-cache competes with: newest (the units "
+                 "before it in the stream, the cascade's rule), lowest (the lowest-scored units "
+                 "there) or lowest-last (lowest in the last sub-cache only)")
+      ->check(CLI::IsMember({"newest", "lowest", "lowest-last"}));
   app.add_flag("--value-norm", flags.value_norm,
                "weigh each token's score by the mean |v| of its value vector (cascade)");
   app.add_option("--cascade-sizes", flags.cascade_sizes,
@@ -113,6 +118,7 @@ void validate(const CacheFlags& f) {
   flags.unit_score = "--unit-score";
   flags.unit_share = "--unit-share";
   flags.share_reduce = "--share-reduce";
+  flags.unit_compete = "--unit-compete";
   flags.level_sizes = "--cascade-sizes";
   if (const std::string error = cache_config_error(cache_config(f), flags); !error.empty())
     usage_error("{}", error);
@@ -165,6 +171,7 @@ CacheConfig cache_config(const CacheFlags& f) {
   c.unit_score = f.unit_score;
   c.unit_share = f.unit_share;
   c.share_reduce = f.share_reduce;
+  c.unit_compete = f.unit_compete;
   c.value_norm_weight = f.value_norm;
   c.level_sizes = parse_cascade_sizes(f.cascade_sizes);
   if (!c.level_sizes.empty()) {  // --cascade-sizes sets the size and the count
@@ -215,6 +222,8 @@ std::string describe_cache(const CacheConfig& c) {
       unit = fmt::format(", scored by {}", c.unit_score);
     if (c.unit_share != "head")
       unit += fmt::format(", decided per {} by the {} of its heads", c.unit_share, c.share_reduce);
+    if (c.unit_compete != "newest")
+      unit += fmt::format(", arrivals compete with the {} units", c.unit_compete);
     return fmt::format("cascade (sinks {} + {} slots in {}, beta {}, head reduction {}{}{}{})",
                        c.sinks, c.size, levels, c.beta, reduction, unit,
                        c.value_norm_weight ? ", value-norm weighted" : "",
@@ -240,6 +249,7 @@ nlohmann::json cache_json(const CacheConfig& c, int stride) {
           {"unit_score", c.unit_score},
           {"unit_share", c.unit_share},
           {"share_reduce", c.share_reduce},
+          {"unit_compete", c.unit_compete},
           {"value_norm", c.value_norm_weight},
           {"level_sizes", c.level_sizes},
           {"context", c.context},

@@ -56,6 +56,7 @@ struct CacheFlags {
   std::string unit_score = "sum";
   std::string unit_share = "head";
   std::string share_reduce = "sum";
+  std::string unit_compete = "newest";
   bool value_norm = false;
   std::string cascade_sizes;  // "256,64,64": level sizes, newest first
   int stride = 512;

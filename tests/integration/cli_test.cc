@@ -446,6 +446,7 @@ TEST_F(CliWithModel, PasskeyOptionsRunOnAShortPrompt) {
       "--cascade-unit span --cascades 2 --unit-score mean",
       "--cascade-unit span --cascades 2 --unit-share layer",
       "--cascade-unit span --cascades 2 --unit-share model --share-reduce max",
+      "--cascade-unit span --cascades 2 --unit-share model --share-reduce max --unit-compete lowest",
   };
   for (const std::string& v : variants) {
     SCOPED_TRACE(v);
@@ -488,6 +489,7 @@ TEST_F(Cli, BadSpanAndPasskeyFlagsExit2) {
   EXPECT_EQ(run("generate -m /x.gguf -p hi --unit-score median").code, 2);
   EXPECT_EQ(run("generate -m /x.gguf -p hi --unit-share everyone").code, 2);
   EXPECT_EQ(run("generate -m /x.gguf -p hi --share-reduce mean").code, 2);
+  EXPECT_EQ(run("generate -m /x.gguf -p hi --unit-compete oldest").code, 2);
   EXPECT_EQ(run("passkey -m /x.gguf --oracle --cache cascade").code, 2);
   EXPECT_EQ(run("passkey -m /x.gguf --oracle-copies 1 --cache window").code, 2);
   EXPECT_EQ(run("passkey -m /x.gguf --haystack sand").code, 2);

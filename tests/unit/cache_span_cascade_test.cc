@@ -3,10 +3,12 @@
 // and its invariants: spans stay whole, digit runs stay together, memory is fixed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <deque>
 #include <map>
 #include <random>
+#include <string>
 
 #include "base/error.h"
 #include "cache/kv_cache.h"
@@ -16,6 +18,12 @@ namespace {
 
 struct NoRotation : KeyRotator {
   void rotate(float*, int64_t) const override {}
+};
+
+// Keeps the sum of its rotations in key[1]: a key that starts at its position there shows, in
+// every slot, the virtual position it is rotated at.
+struct CountingRotation : KeyRotator {
+  void rotate(float* key, int64_t delta) const override { key[1] += static_cast<float>(delta); }
 };
 
 // Vocabulary of the tests: ids 0..4 plain words, 5 and 6 separators, 7..9 digits.
@@ -39,6 +47,7 @@ struct RefSpanCascade {
   std::vector<int> w;
   float beta;
   bool peak, mean = false;
+  int lowest_from = 1 << 30;  // levels from here on compete with their lowest-scored spans
   int64_t t = 0, u = -1;
   bool filling = true, closed = true;
   int open_len = 0, open_digits = 0;
@@ -124,6 +133,10 @@ struct RefSpanCascade {
         d.push_back(s);
         continue;
       }
+      if (i >= lowest_from) {
+        take_lowest(d, i, s);
+        continue;
+      }
       int k = 0, freed = w[i] - size(d);
       float theirs = 0.0f;
       while (freed < len || k == 0) {
@@ -138,6 +151,30 @@ struct RefSpanCascade {
       }
     }
     return out;
+  }
+
+  // The fewest lowest-scored spans (the older first among equals) that make room; if the
+  // arrival scores at least theirs they go, the rest keep their order.
+  void take_lowest(std::deque<Span>& d, int i, const Span& s) {
+    std::vector<size_t> order(d.size());
+    for (size_t x = 0; x < order.size(); ++x) order[x] = x;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score(d[a]) < score(d[b]); });
+    int k = 0, freed = w[i] - size(d);
+    float theirs = 0.0f;
+    while (freed < static_cast<int>(s.toks.size()) || k == 0) {
+      const Span& victim = d[order[static_cast<size_t>(k)]];
+      freed += static_cast<int>(victim.toks.size());
+      theirs = peak || mean ? std::max(theirs, score(victim)) : theirs + score(victim);
+      ++k;
+    }
+    if (score(s) < theirs) return;
+    std::vector<bool> cut(d.size(), false);
+    for (int x = 0; x < k; ++x) cut[order[static_cast<size_t>(x)]] = true;
+    std::deque<Span> kept;
+    for (size_t x = 0; x < d.size(); ++x)
+      if (!cut[x]) kept.push_back(d[x]);
+    kept.push_back(s);
+    d = std::move(kept);
   }
 
   std::vector<int64_t> indices(int h) const {
@@ -203,14 +240,15 @@ struct Setting {
   float beta;
   bool peak;
   bool mean = false;
+  std::string compete = "newest";
 };
 
 // Feeds identity keys (key[0] = stream index) with hashed masses to the cache and the reference.
 void run_against_reference(const Setting& st, int steps, uint64_t seed) {
   SCOPED_TRACE(testing::Message() << "ns=" << st.ns << " levels=" << st.sizes.size() << " g=" << st.g
-                                  << " stride=" << st.stride << " peak=" << st.peak);
+                                  << " stride=" << st.stride << " peak=" << st.peak << " " << st.compete);
   const int H = 2, hd = 4;
-  NoRotation none;
+  CountingRotation counting;
   CacheConfig cfg;
   cfg.policy = "cascade", cfg.unit = "span", cfg.unit_max = st.g, cfg.sinks = st.ns;
   cfg.level_sizes = st.sizes, cfg.cascades = static_cast<int>(st.sizes.size());
@@ -218,9 +256,12 @@ void run_against_reference(const Setting& st, int steps, uint64_t seed) {
   for (int x : st.sizes) cfg.size += x;
   cfg.beta = st.beta, cfg.unit_score = st.peak ? "peak" : st.mean ? "mean" : "sum";
   cfg.token_kinds = test_kinds();
-  auto cache = make_layer_cache(cfg, {H, hd}, none);
+  cfg.unit_compete = st.compete;
+  auto cache = make_layer_cache(cfg, {H, hd}, counting);
   RefSpanCascade ref(st.ns, st.sizes, st.g, st.beta, st.peak, H);
   ref.mean = st.mean;
+  const int levels = static_cast<int>(st.sizes.size());
+  if (st.compete != "newest") ref.lowest_from = st.compete == "lowest" ? 1 : levels - 1;
   const std::vector<int32_t> ids = make_ids(static_cast<int64_t>(steps) * st.stride, static_cast<uint32_t>(seed));
   std::mt19937 rng(static_cast<uint32_t>(seed));
   int64_t t = 0;
@@ -232,9 +273,11 @@ void run_against_reference(const Setting& st, int steps, uint64_t seed) {
     cache->view(view);
     give_masses(view, hd, [&](int h, int64_t index) { return hash_mass(seed, step, h, index); });
     std::vector<float> k(static_cast<size_t>(n) * H * hd), v(k.size()), cm(static_cast<size_t>(H) * n);
+    const int64_t p0 = cache->next_position();
     for (int j = 0; j < n; ++j)
       for (int h = 0; h < H; ++h) {
         k[(j * H + h) * hd] = static_cast<float>(t + j);
+        k[(j * H + h) * hd + 1] = static_cast<float>(p0 + j);  // rotated at its position
         cm[h * n + j] = hash_mass(seed + 1, step, h, t + j);
       }
     cache->commit(k.data(), v.data(), n, cm.data(), ids.data() + t);
@@ -257,6 +300,17 @@ void run_against_reference(const Setting& st, int steps, uint64_t seed) {
       if (!got.empty()) {
         ASSERT_EQ(got.back().position, cache->next_position() - 1) << "no gap before the query";
       }
+      // Every key was turned as far as it moved: virtual position + offset = its position.
+      std::map<int64_t, int64_t> position_of;
+      for (const auto& slot : got) position_of[slot.index] = slot.position;
+      cache->view(view);
+      for (int sgi = 0; sgi < view.n_segments; ++sgi) {
+        const KvSegment& sg = view.at(h, sgi);
+        for (int i = 0; i < sg.n; ++i)
+          ASSERT_EQ(static_cast<int64_t>(sg.k[i * hd + 1]) + sg.pos_offset,
+                    position_of.at(static_cast<int64_t>(sg.k[i * hd])))
+              << "step " << step << " head " << h << " segment " << sgi << " slot " << i;
+      }
     }
     competed |= ref.heads_differ();
   }
@@ -273,6 +327,22 @@ TEST(SpanCascade, MatchesTheReferenceSlotForSlot) {
   };
   uint64_t seed = 21;
   for (const Setting& s : settings) run_against_reference(s, 500, seed++);
+}
+
+TEST(SpanCascade, LowestCompetitionMatchesTheReference) {
+  // --unit-compete lowest / lowest-last: an arrival displaces the level's lowest-scored spans
+  // wherever they sit, and the younger keys close up, turned back by the gap.
+  for (const char* compete : {"lowest", "lowest-last"}) {
+    const Setting settings[] = {
+        {4, {8, 8}, 3, 1, 0.9f, false, false, compete},
+        {2, {12, 12, 12, 12}, 4, 7, 1.0f, false, false, compete},
+        {8, {32, 16, 16, 16, 16}, 8, 17, 0.999f, false, false, compete},
+        {3, {9, 9, 9}, 5, 3, 0.95f, true, false, compete},
+        {2, {20, 10, 10, 10}, 5, 6, 0.9f, false, true, compete},
+    };
+    uint64_t seed = 41;
+    for (const Setting& s : settings) run_against_reference(s, 500, seed++);
+  }
 }
 
 std::unique_ptr<LayerKvCache> make_cascade(int ns, int s, int c, const std::string& unit, int g,
@@ -546,6 +616,10 @@ TEST(SpanCascade, RejectsBadConfig) {
   cfg.unit_share = "everyone";
   EXPECT_THROW(make_layer_cache(cfg, {1, 4}, none), Error);
   cfg.unit_share = "model";
+  EXPECT_NO_THROW(make_layer_cache(cfg, {1, 4}, none));
+  cfg.unit_compete = "oldest";
+  EXPECT_THROW(make_layer_cache(cfg, {1, 4}, none), Error);
+  cfg.unit_compete = "lowest";
   EXPECT_NO_THROW(make_layer_cache(cfg, {1, 4}, none));
   cfg.unit = "word";
   EXPECT_THROW(make_layer_cache(cfg, {1, 4}, none), Error);
