@@ -4,6 +4,7 @@
 
 #include "base/cancelled.h"
 #include "base/error.h"
+#include "server/session_api.h"
 
 namespace kvc::server {
 
@@ -13,11 +14,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-ApiError not_found_session(const std::string& id) {
-  return ApiError{404, "not_found_error", fmt::format("session '{}' not found", id), "session_id",
-                  nlohmann::json::object()};
 }
 
 ApiError server_error(const std::string& message) {
@@ -94,6 +90,37 @@ bool Engine::submit(std::shared_ptr<Job> job) {
   return true;
 }
 
+nlohmann::json Engine::with_sessions(std::function<nlohmann::json(SessionStore&)> task) {
+  auto t = std::make_shared<SessionTask>();
+  t->run = std::move(task);
+  std::future<nlohmann::json> result = t->result.get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_)
+      throw ApiError{503, "unavailable_error", "the server is shutting down", "",
+                     nlohmann::json::object()};
+    session_tasks_.push_back(std::move(t));
+  }
+  wake_.notify_one();
+  return result.get();
+}
+
+void Engine::run_session_tasks() {
+  std::deque<std::shared_ptr<SessionTask>> tasks;
+  {
+    std::lock_guard lock(mutex_);
+    tasks.swap(session_tasks_);
+  }
+  for (auto& t : tasks) {
+    try {
+      t->result.set_value(t->run(store_));
+    } catch (...) {
+      t->result.set_exception(std::current_exception());
+    }
+  }
+  if (!tasks.empty()) publish_load();
+}
+
 int64_t Engine::queued() const {
   std::lock_guard lock(mutex_);
   return static_cast<int64_t>(queue_.size());
@@ -113,14 +140,15 @@ void Engine::publish_load() {
 
 void Engine::loop() {
   while (true) {
+    run_session_tasks();
     // Admit what fits, one job at a time: starting one may make another's session busy.
     while (static_cast<int>(running_.size()) < options_.parallel) {
       std::shared_ptr<Job> job;
       {
         std::unique_lock lock(mutex_);
         if (running_.empty())
-          wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (stopping_) break;
+          wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !session_tasks_.empty(); });
+        if (stopping_ || !session_tasks_.empty()) break;
         for (auto it = queue_.begin(); it != queue_.end(); ++it)
           if ((*it)->cancelled || !session_busy(**it)) {
             job = *it;
@@ -162,6 +190,8 @@ void Engine::loop() {
   std::lock_guard lock(mutex_);
   for (auto& job : queue_) job->post(failed(gone));
   queue_.clear();
+  for (auto& t : session_tasks_) t->result.set_exception(std::make_exception_ptr(gone));
+  session_tasks_.clear();
 }
 
 std::unique_ptr<Engine::Running> Engine::start(std::shared_ptr<Job> job) {
@@ -219,7 +249,7 @@ void Engine::bind_chat(Running& r) {
   bool diverged = false;
   if (!job.session_id.empty()) {
     s = store_.find(job.session_id);
-    if (s && s->owner != job.owner) throw not_found_session(job.session_id);
+    if (s && s->owner != job.owner) throw session_not_found(job.session_id);
     if (!s) {
       s = &store_.create(job.session_id, job.owner);
     } else if (s->chain != kEmptyTranscript) {
@@ -293,7 +323,7 @@ void Engine::bind_completion(Running& r) {
   ServedSession* s = nullptr;
   if (!job.session_id.empty()) {
     s = store_.find(job.session_id);
-    if (s && s->owner != job.owner) throw not_found_session(job.session_id);
+    if (s && s->owner != job.owner) throw session_not_found(job.session_id);
   }
   if (!s) s = &store_.create(job.session_id, job.owner);
   r.session = s;

@@ -7,6 +7,8 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <future>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -34,6 +36,9 @@ class Engine {
   // Queues a job; false when the queue is full (the caller answers 503).
   bool submit(std::shared_ptr<Job> job);
   int64_t queued() const;
+  // Runs `task` on the engine thread between two steps (the sessions are that thread's alone)
+  // and returns its result; what it throws (an ApiError) is thrown here. 503 when stopping.
+  nlohmann::json with_sessions(std::function<nlohmann::json(SessionStore&)> task);
 
  private:
   // A job generating on its session.
@@ -51,6 +56,7 @@ class Engine {
   };
 
   void loop();
+  void run_session_tasks();
   // Binds the job to its session and feeds its prompt; posts Started, or Failed and returns null.
   std::unique_ptr<Running> start(std::shared_ptr<Job> job);
   void bind_chat(Running& r);
@@ -73,6 +79,11 @@ class Engine {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Job>> queue_;
+  struct SessionTask {
+    std::function<nlohmann::json(SessionStore&)> run;
+    std::promise<nlohmann::json> result;
+  };
+  std::deque<std::shared_ptr<SessionTask>> session_tasks_;
   bool stopping_ = false;
   std::list<std::unique_ptr<Running>> running_;  // engine thread only
   std::thread thread_;

@@ -15,6 +15,7 @@
 #include "server/job.h"
 #include "server/metrics.h"
 #include "server/openai_responses.h"
+#include "server/session_api.h"
 
 namespace kvc::server {
 
@@ -273,6 +274,31 @@ void HttpServer::Impl::routes() {
     http.Post(path, guarded([this](const auto& req, auto& res) { completion(req, res, true); }));
   for (const char* path : {"/v1/completions", "/completions"})
     http.Post(path, guarded([this](const auto& req, auto& res) { completion(req, res, false); }));
+  // Sessions, as the caller's key sees them (session_api.h).
+  for (const std::string prefix : {"/v1", ""}) {
+    http.Get(prefix + "/sessions", guarded([this](const auto& req, auto& res) {
+               const std::string owner = owner_of(req);
+               write_json(res, 200, engine.with_sessions([&](SessionStore& s) { return list_sessions(s, owner); }));
+             }));
+    http.Post(prefix + "/sessions", guarded([this](const auto& req, auto& res) {
+                const json body = req.body.empty() ? json::object() : parse_json_object(req.body);
+                const std::string owner = owner_of(req);
+                write_json(res, 201, engine.with_sessions([&](SessionStore& s) {
+                  return create_session(s, owner, body);
+                }));
+              }));
+    const std::string one = prefix + R"(/sessions/([^/]+))";
+    http.Get(one, guarded([this](const auto& req, auto& res) {
+               const std::string owner = owner_of(req), id = req.matches[1];
+               write_json(res, 200, engine.with_sessions([&](SessionStore& s) { return get_session(s, owner, id); }));
+             }));
+    http.Delete(one, guarded([this](const auto& req, auto& res) {
+                  const std::string owner = owner_of(req), id = req.matches[1];
+                  write_json(res, 200, engine.with_sessions([&](SessionStore& s) {
+                    return delete_session(s, owner, id);
+                  }));
+                }));
+  }
   http.Post("/tokenize", guarded([this](const auto& req, auto& res) {
               const json body = parse_json_object(req.body);
               const auto it = body.find("content");

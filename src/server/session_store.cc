@@ -58,15 +58,28 @@ void SessionStore::set_chain(ServedSession& s, uint64_t chain) {
   if (chain != kEmptyTranscript) by_chain_.emplace(chain, &s);
 }
 
+std::vector<ServedSession*> SessionStore::owned_by(const std::string& owner) {
+  std::vector<ServedSession*> out;
+  for (auto& [id, s] : sessions_)
+    if (s->owner == owner) out.push_back(s.get());
+  return out;
+}
+
+bool SessionStore::erase(const std::string& id) {
+  ServedSession* s = find(id);
+  if (!s) return false;
+  set_chain(*s, kEmptyTranscript);
+  sessions_.erase(std::string(id));  // a copy: `id` may be the node's own
+  return true;
+}
+
 void SessionStore::drop_beyond_limit() {
   while (sessions_.size() >= max_sessions_) {
     ServedSession* oldest = nullptr;
     for (auto& [id, s] : sessions_)
       if (!s->busy && (!oldest || s->last_used < oldest->last_used)) oldest = s.get();
     if (!oldest) return;  // all busy: the engine never runs more than -np at once
-    set_chain(*oldest, kEmptyTranscript);
-    const std::string id = oldest->id;  // a copy: erase must not read the node it frees
-    sessions_.erase(id);
+    erase(oldest->id);
     ++dropped_;
   }
 }

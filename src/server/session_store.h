@@ -46,6 +46,10 @@ class SessionStore {
   // when none (links as chain_links gives them for a request's messages).
   ServedSession* match(const std::vector<uint64_t>& links, const std::string& owner, size_t* k);
   void touch(ServedSession& s) { s.last_used = ++tick_; }
+  // The sessions `owner` made, in no particular order.
+  std::vector<ServedSession*> owned_by(const std::string& owner);
+  // Forgets the session under `id` (it must not be busy); false when there is none.
+  bool erase(const std::string& id);
   // Chain bookkeeping: call when a session's chain changes.
   void set_chain(ServedSession& s, uint64_t chain);
 
