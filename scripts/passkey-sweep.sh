@@ -13,12 +13,13 @@
 # --samples is per depth bin (5 bins). Configurations (S = --size):
 #   full window oracle oracle1 token4 token8 token7 span4-sum span7-sum span7-mean span7-peak span7-vnorm
 #   span7-mean-layer span7-mean-model span7-sum-model span7-mean-model-max span7-sum-model-max
-#   span7-mean-model-max-low span7-mean-model-max-lowlast
+#   span7-mean-model-max-low span7-mean-model-max-lowlast span7-mean-model-max-pool
 # where oracle1 pins only the first of the key's six statements, token7/span7 have 7 sub-caches
 # of sizes S/4, then six of S/8 (a dense recent level and reach of about 16 S); span units are at most 16 tokens; -layer / -model share each decision
 # over a layer's KV heads / every head of every layer (--unit-share), -max by the heads' largest
 # attention to a token instead of their sum (--share-reduce max), -low / -lowlast with arrivals
-# competing with the lowest-scored units of every closed / the last sub-cache (--unit-compete).
+# competing with the lowest-scored units of every closed / the last sub-cache, -pool as -low with a
+# last sub-cache that never drops a unit by age (--unit-compete).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -70,6 +71,7 @@ flags_of() {
     span7-mean-model-max) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score mean --unit-share model --share-reduce max" ;;
     span7-sum-model-max) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-share model --share-reduce max" ;;
     span7-mean-model-max-low) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score mean --unit-share model --share-reduce max --unit-compete lowest" ;;
+    span7-mean-model-max-pool) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score mean --unit-share model --share-reduce max --unit-compete pool" ;;
     span7-mean-model-max-lowlast) echo "--cache cascade --cascade-sizes $long --cascade-unit span --unit-score mean --unit-share model --share-reduce max --unit-compete lowest-last" ;;
     *) echo "passkey-sweep: unknown configuration '$1'" >&2; return 1 ;;
   esac

@@ -35,9 +35,10 @@ std::string cache_config_error(const CacheConfig& c, const CacheFieldNames& n) {
       return fmt::format("{} must be head, layer or model, got '{}'", n.unit_share, c.unit_share);
     if (c.share_reduce != "sum" && c.share_reduce != "max")
       return fmt::format("{} must be sum or max, got '{}'", n.share_reduce, c.share_reduce);
-    if (c.unit_compete != "newest" && c.unit_compete != "lowest" && c.unit_compete != "lowest-last")
-      return fmt::format("{} must be newest, lowest or lowest-last, got '{}'", n.unit_compete,
-                         c.unit_compete);
+    if (c.unit_compete != "newest" && c.unit_compete != "lowest" &&
+        c.unit_compete != "lowest-last" && c.unit_compete != "pool")
+      return fmt::format("{} must be newest, lowest, lowest-last or pool, got '{}'",
+                         n.unit_compete, c.unit_compete);
     if (c.unit_max < 1 || c.unit_max > 4096)
       return fmt::format("{} must be in 1..4096, got {}", n.unit_max, c.unit_max);
     int smallest = 0;

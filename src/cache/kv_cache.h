@@ -105,7 +105,8 @@ struct CacheConfig {
   std::string share_reduce = "sum";  // sum | max: how a shared cascade combines its lanes' masses
   // Whom an arriving unit competes with in a closed sub-cache: the `newest` units there (its
   // neighbours in the stream, the cascade's rule), the `lowest`-scored ones wherever they sit,
-  // or the lowest in the last sub-cache only (`lowest-last`).
+  // or the lowest in the last sub-cache only (`lowest-last`); `pool`: `lowest`, and the last
+  // sub-cache never opens once full (its units leave only by losing, never by age).
   std::string unit_compete = "newest";
   bool value_norm_weight = false;  // scale each token's score by its value vector's mean |v|
   // cascade: sizes of the sub-caches, newest first (empty: C equal ones of size / C); their sum

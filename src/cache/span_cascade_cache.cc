@@ -20,7 +20,10 @@
 // of one fact (a passkey's six copies) knock each other out deep down. --unit-compete lowest
 // makes the arrival compete with the level's lowest-scored units instead, wherever they sit
 // (`lowest-last`: in the last level only); the losers are cut out and the younger tokens close
-// up, each key rotated back by the length cut before it.
+// up, each key rotated back by the length cut before it. `pool` is `lowest` with a last level
+// that never opens once the cache is full: a pool of the best-scored units, which a unit leaves
+// only by losing a competition, never by age (the cascade's reach, W (2^C - 1) arrivals, is
+// what forgets a passkey at 16x S).
 // With unit_max = 1 every token is a unit and this is the token cascade, slot for slot.
 //
 // Unit score (--unit-score): `sum` of its tokens' EMA attention scores leaving out a terminal
@@ -99,7 +102,10 @@ class SpanCascade {
         kinds_(c.token_kinds), lanes_(n_lanes), hd_(head_dim),
         rotators_(std::move(lane_rotators)), sizes_(level_sizes(c)),
         c_(static_cast<int>(sizes_.size())) {
-    lowest_from_ = c.unit_compete == "lowest" ? 1 : c.unit_compete == "lowest-last" ? c_ - 1 : c_;
+    lowest_from_ = c.unit_compete == "lowest" || c.unit_compete == "pool" ? 1
+                   : c.unit_compete == "lowest-last"                    ? c_ - 1
+                                                                        : c_;
+    pool_ = c.unit_compete == "pool";
     s_ = std::accumulate(sizes_.begin(), sizes_.end(), 0);
     for (int i = 0, b = ns_; i < c_; b += sizes_[i++]) base_.push_back(b);
     slots_ = ns_ + s_;
@@ -363,7 +369,7 @@ class SpanCascade {
   // Level i >= 1 takes the units in `in` (evicted from level i - 1 by unit u_); what it evicts
   // in turn goes to `out`.
   void take(int i, CarryBuffer& in, CarryBuffer& out, std::vector<Move>& moves) {
-    const bool open = filling_ || (u_ & ((int64_t{1} << i) - 1)) == 0;
+    const bool open = filling_ || (!(pool_ && i == c_ - 1) && (u_ & ((int64_t{1} << i) - 1)) == 0);
     const int w = sizes_[i];
     for (int m = 0; m < in.n_units; ++m) {
       const CarryUnit& cu = in.units[static_cast<size_t>(m)];
@@ -576,6 +582,7 @@ class SpanCascade {
   int n_committed_ = 0, chunk_n_ = 0;   // lanes that have committed it, its length
   CarryBuffer carry_a_, carry_b_;
   int lowest_from_ = 0;              // first level whose arrivals compete with the lowest units
+  bool pool_ = false;                // the last level never opens once the cache is full
   std::vector<RankedUnit> rank_;     // compete_with_lowest's working lists, one level wide
   std::vector<uint8_t> cut_;
   int n_sinks_ = 0;

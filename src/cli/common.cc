@@ -58,8 +58,9 @@ void add_cache_flags(CLI::App& app, CacheFlags& flags) {
   app.add_option("--unit-compete", flags.unit_compete,
                  "whom a unit arriving at a closed sub-cache competes with: newest (the units "
                  "before it in the stream, the cascade's rule), lowest (the lowest-scored units "
-                 "there) or lowest-last (lowest in the last sub-cache only)")
-      ->check(CLI::IsMember({"newest", "lowest", "lowest-last"}));
+                 "there), lowest-last (lowest in the last sub-cache only) or pool (lowest, and the "
+                 "last sub-cache never drops a unit by age)")
+      ->check(CLI::IsMember({"newest", "lowest", "lowest-last", "pool"}));
   app.add_flag("--value-norm", flags.value_norm,
                "weigh each token's score by the mean |v| of its value vector (cascade)");
   app.add_option("--cascade-sizes", flags.cascade_sizes,
