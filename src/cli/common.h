@@ -60,7 +60,7 @@ struct CacheFlags {
   std::string cascade_sizes;  // "256,64,64": level sizes, newest first
   int stride = 512;
   std::string attention = "dense";  // dense | sparse (the global layers)
-  SparseAttentionConfig sparse;
+  SparseAttentionConfig sparse{};
   // What messages call cache_size: a preset (--quick) sets it without the user typing the flag.
   std::string cache_size_name = "--cache-size";
 };

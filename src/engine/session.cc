@@ -119,8 +119,17 @@ SparseStats Session::sparse_stats() const {
     total.keys_scored += s.keys_scored;
     total.keys_attended += s.keys_attended;
     total.keys_cached += s.keys_cached;
+    total.recall_covered += s.recall_covered;
+    total.recall_best += s.recall_best;
+    total.recall_rows += s.recall_rows;
   }
   return total;
+}
+
+std::vector<SparseStats> Session::sparse_layer_stats() const {
+  std::vector<SparseStats> out;
+  for (const SparseSelection& sel : scratch_.sparse) out.push_back(sel.stats);
+  return out;
 }
 
 void Session::reset() {

@@ -26,7 +26,7 @@ struct SessionOptions {
   ThreadPool* shared_pool = nullptr;
   // Attention of the global layers: dense (exact) or sparse (ops/sparse_attention.h).
   bool sparse_attention = false;
-  SparseAttentionConfig sparse;
+  SparseAttentionConfig sparse{};
 };
 
 class Session {
@@ -67,6 +67,8 @@ class Session {
   ThreadPool& pool() { return *pool_; }
   // What sparse attention did so far, summed over layers (zeros when dense).
   SparseStats sparse_stats() const;
+  // The same per layer (empty until a forward pass ran with sparse attention).
+  std::vector<SparseStats> sparse_layer_stats() const;
 
  private:
   void feed_chunk(std::span<const int32_t> chunk);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "ops/chunk_selection.h"
 #include "ops/kv_row-inl.h"
@@ -19,23 +20,29 @@ namespace HWY_NAMESPACE {
 
 void ScoreChunks(const ChunkQueries& q, const KeyRange* chunks, int n_chunks, int samples,
                  float* scores) {
-  constexpr int kMaxRows = 64;  // rows scored per pass; a bigger block goes in several
-  float dots[kMaxRows];
+  constexpr int kMaxRows = 64;  // rows dotted per pass; a bigger block goes in several
+  // logits[i * n_rows + r]: sample i, row r
+  std::vector<float> logits(static_cast<size_t>(std::max(1, samples)) * q.n_rows);
   for (int c = 0; c < n_chunks; ++c) {
     const KeyRange& chunk = chunks[c];
     const KvSegment& seg = q.view->at(q.head, chunk.seg);
     const float* const* rows = q.rows + static_cast<size_t>(chunk.seg) * q.n_rows;
     const int count = std::min(samples, chunk.size());
-    float best = -HUGE_VALF;
     for (int i = 0; i < count; ++i) {
       const float* key = seg.k + static_cast<size_t>(sample_slot(chunk, i, count)) * q.head_dim;
-      for (int r0 = 0; r0 < q.n_rows; r0 += kMaxRows) {
-        const int m = std::min(kMaxRows, q.n_rows - r0);
-        KeyRowDots(rows + r0, m, key, q.head_dim, dots);
-        for (int r = 0; r < m; ++r) best = dots[r] > best ? dots[r] : best;
-      }
+      for (int r0 = 0; r0 < q.n_rows; r0 += kMaxRows)
+        KeyRowDots(rows + r0, std::min(kMaxRows, q.n_rows - r0), key, q.head_dim,
+                   logits.data() + static_cast<size_t>(i) * q.n_rows + r0);
     }
-    scores[c] = best;
+    float best = -HUGE_VALF;
+    for (int r = 0; r < q.n_rows; ++r) {
+      float mx = -HUGE_VALF;
+      for (int i = 0; i < count; ++i) mx = std::max(mx, q.scale * logits[static_cast<size_t>(i) * q.n_rows + r]);
+      float sum = 0.0f;
+      for (int i = 0; i < count; ++i) sum += std::exp(q.scale * logits[static_cast<size_t>(i) * q.n_rows + r] - mx);
+      best = std::max(best, mx + std::log(sum));
+    }
+    scores[c] = best + std::log(static_cast<float>(chunk.size()) / static_cast<float>(count));
   }
 }
 
@@ -61,14 +68,16 @@ void score_chunks_reference(const ChunkQueries& q, std::span<const KeyRange> chu
     const KvSegment& seg = q.view->at(q.head, chunk.seg);
     const int count = std::min(samples, chunk.size());
     double best = -INFINITY;
-    for (int i = 0; i < count; ++i) {
-      const float* key = seg.k + static_cast<size_t>(sample_slot(chunk, i, count)) * q.head_dim;
-      for (int r = 0; r < q.n_rows; ++r) {
-        const float* row = q.rows[static_cast<size_t>(chunk.seg) * q.n_rows + r];
+    for (int r = 0; r < q.n_rows; ++r) {
+      const float* row = q.rows[static_cast<size_t>(chunk.seg) * q.n_rows + r];
+      double sum = 0;
+      for (int i = 0; i < count; ++i) {
+        const float* key = seg.k + static_cast<size_t>(sample_slot(chunk, i, count)) * q.head_dim;
         double dot = 0;
         for (int x = 0; x < q.head_dim; ++x) dot += static_cast<double>(row[x]) * key[x];
-        best = std::max(best, dot);
+        sum += std::exp(q.scale * dot);
       }
+      best = std::max(best, std::log(sum * chunk.size() / count));
     }
     scores[c] = static_cast<float>(best);
   }
@@ -96,8 +105,7 @@ std::vector<KeyRange> select_chunks(const ChunkQueries& q, std::vector<KeyRange>
     else
       score_chunks(q, chunks, samples, scores.data());
     for (size_t c = 0; c < live.size(); ++c) {
-      // A stage's samples are not all new ones: the best logit seen so far stays a lower bound.
-      live[c].score = std::max(live[c].score, scores[c]);
+      live[c].score = scores[c];  // more samples, a better estimate: it replaces the last one
       if (keys_scored) *keys_scored += std::min(samples, chunks[c].size());
     }
     const size_t survivors = std::max<size_t>(keep, (live.size() + 1) / 2);

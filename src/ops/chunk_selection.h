@@ -1,9 +1,12 @@
 // Which chunks of a KV head's cached keys a block of queries should attend: a hierarchical top-k
 // in the spirit of HiP / InfiniteHiP (shared/docs/sparse-attention.md §3), written from their
 // descriptions. Every candidate chunk is scored cheaply by a few sampled keys; the better half
-// survives to a stage that samples twice as many keys, until `keep` chunks remain. A chunk's score
-// is a lower bound of the best logit in it: max over its sampled keys and over the block's query
-// rows (GQA: every query head of the group), so a chunk any query wants strongly survives.
+// survives to a stage that samples twice as many keys, until `keep` chunks remain.
+// A chunk's score estimates the softmax mass it holds (what attention over the chosen keys loses
+// is the mass left out): log(size / samples * sum over sampled keys of exp(logit)), for each query
+// row, then the max over the block's rows (GQA: every query head of the group), so a chunk any
+// one query wants survives. Scoring by the best sampled logit instead (HiP's representative key)
+// covered less mass than a plain window of the same size on SmolLM2 (docs/benchmarks.md).
 #pragma once
 
 #include <cstdint>
@@ -30,10 +33,11 @@ struct ChunkQueries {
   int head_dim = 0;
   int n_rows = 0;
   const float* const* rows = nullptr;
+  float scale = 1.0f;  // logit = scale * dot(row, key)
 };
 
-// scores[c] = max over `samples` evenly spaced keys i of chunks[c] and over the rows r of
-// dot(row r, key i); a chunk shorter than `samples` is scored by all its keys.
+// scores[c] = max over the rows r of log(size / n * sum over n = min(samples, size) evenly
+// spaced keys i of chunks[c] of exp(scale * dot(row r, key i))).
 void score_chunks(const ChunkQueries& q, std::span<const KeyRange> chunks, int samples,
                   float* scores);
 // The same in plain loops (double sums), for tests.

@@ -218,6 +218,44 @@ std::vector<KeyRange> candidate_chunks(const Layout& L, int g, int b, int e, int
   return chunks;
 }
 
+// Dense attention's probabilities for the decode query's rows of KV head g, and the mass the
+// attended cached `ranges` (plus the token's own key) cover of them; against the top keys.
+template <typename QRow>
+void measure_recall(const AttentionArgs& a, const Layout& L, int g, const QRow& qrow,
+                    const std::vector<KeyRange>& ranges, SparseStats& st) {
+  const int hd = a.head_dim, group = a.n_q_heads / a.n_kv_heads, S = L.n_seg, T = L.total(g);
+  std::vector<char> attended(static_cast<size_t>(T) + 1, 0);
+  int n_attended = 1;
+  attended[T] = 1;  // the token's own key
+  for (const KeyRange& r : ranges)
+    for (int x = r.begin; x < r.end; ++x) attended[L.of(g)[r.seg] + x] = 1, ++n_attended;
+  std::vector<double> p(static_cast<size_t>(T) + 1);
+  for (int h = 0; h < group; ++h) {
+    const int qh = g * group + h;
+    auto logit = [&](const float* q, const float* k) {
+      double dot = 0;
+      for (int x = 0; x < hd; ++x) dot += static_cast<double>(q[x]) * k[x];
+      double l = dot * a.scale;
+      return a.softcap > 0.0f ? a.softcap * std::tanh(l / a.softcap) : l;
+    };
+    for (int s = 0; s < S; ++s) {
+      const KvSegment& seg = a.view->at(g, s);
+      for (int x = 0; x < seg.n; ++x) p[L.of(g)[s] + x] = logit(qrow(s, 0, qh), seg.k + static_cast<size_t>(x) * hd);
+    }
+    p[T] = logit(qrow(S, 0, qh), a.k_chunk + static_cast<size_t>(g) * hd);
+    const double mx = *std::max_element(p.begin(), p.end());
+    double total = 0, covered = 0;
+    for (double& x : p) total += (x = std::exp(x - mx));
+    for (int i = 0; i <= T; ++i) covered += attended[i] ? p[i] / total : 0.0;
+    std::nth_element(p.begin(), p.begin() + (n_attended - 1), p.end(), std::greater<double>());
+    double best = 0;
+    for (int i = 0; i < n_attended; ++i) best += p[i] / total;
+    st.recall_covered += covered;
+    st.recall_best += best;
+    ++st.recall_rows;
+  }
+}
+
 // The whole of one call, fast or reference.
 void run(const AttentionArgs& a, const SparseAttentionConfig& c, SparseSelection& sel,
          bool reference) {
@@ -289,13 +327,15 @@ void run(const AttentionArgs& a, const SparseAttentionConfig& c, SparseSelection
         tail_begin = sel.heads[g].tail_begin;
       } else {
         tail_begin = std::max(sinks, T - c.recent);
-        const int n_rows = (j1 - j0) * group;
+        std::vector<int> scorers;  // the block's tokens that score: strided, and the last
+        for (int j = j1 - 1; j >= j0; j -= kSparseQueryStride) scorers.push_back(j);
+        const int n_rows = static_cast<int>(scorers.size()) * group;
         sel_rows.resize(static_cast<size_t>(S) * n_rows);
         for (int s = 0; s < S; ++s)
-          for (int j = j0; j < j1; ++j)
+          for (size_t t = 0; t < scorers.size(); ++t)
             for (int h = 0; h < group; ++h)
-              sel_rows[static_cast<size_t>(s) * n_rows + (j - j0) * group + h] = qrow(s, j, g * group + h);
-        const ChunkQueries cq{a.view, g, hd, n_rows, sel_rows.data()};
+              sel_rows[static_cast<size_t>(s) * n_rows + t * group + h] = qrow(s, scorers[t], g * group + h);
+        const ChunkQueries cq{a.view, g, hd, n_rows, sel_rows.data(), a.scale};
         chosen = select_chunks(cq, candidate_chunks(L, g, sinks, tail_begin, c.chunk),
                                c.top_chunks, reference, &st.keys_scored);
         ++st.selections;
@@ -315,6 +355,7 @@ void run(const AttentionArgs& a, const SparseAttentionConfig& c, SparseSelection
         for (const KeyRange& r : ranges)
           for (int x = r.begin; x < r.end; ++x) key_row.push_back(L.of(g)[r.seg] + x);
       float* item_mass = a.want_mass ? mass.data() + static_cast<size_t>(item) * mass_len : nullptr;
+      if (c.measure_recall && decode) measure_recall(a, L, g, qrow, ranges, st);
 
       for (int j = j0; j < j1; ++j) {
         const int n_keys = n_cached + j + 1;
@@ -411,6 +452,9 @@ void run(const AttentionArgs& a, const SparseAttentionConfig& c, SparseSelection
     sel.stats.keys_scored += st.keys_scored;
     sel.stats.keys_attended += st.keys_attended;
     sel.stats.keys_cached += st.keys_cached;
+    sel.stats.recall_covered += st.recall_covered;
+    sel.stats.recall_best += st.recall_best;
+    sel.stats.recall_rows += st.recall_rows;
   }
   ++sel.stats.sparse_calls;
   if (decode) {

@@ -19,19 +19,30 @@
 namespace kvc {
 
 struct SparseAttentionConfig {
+  // The defaults attend 64 + 768 + 96 x 8 = 1,600 cached keys. Chunks of 8 rather than 32:
+  // SmolLM2's heads attend to scattered single keys, and on KJV 3K deep 32-key chunks covered
+  // less softmax mass than a plain window of the same size (tests/integration/
+  // sparse_recall_test.cc; figures in docs/benchmarks.md).
   int sinks = 64;        // first keys of the view, always attended
-  int recent = 512;      // last keys of the view, always attended
-  int top_chunks = 32;   // chunks of the middle keys the selection keeps
-  int chunk = 32;        // keys per chunk
+  int recent = 768;      // last keys of the view, always attended
+  int top_chunks = 96;   // chunks of the middle keys the selection keeps
+  int chunk = 8;         // keys per chunk
   int refresh = 8;       // decode steps one selection serves
   int min_keys = 2048;   // fewer cached keys than this (in every KV head): dense attention
+  // Diagnostics (tests, reports): on every sparse decode step also compute dense attention's
+  // probabilities and record the mass the attended keys cover (SparseStats::recall_*). Costs
+  // a dense pass; off in normal runs.
+  bool measure_recall = false;
 };
 
 // Empty when `config` is usable, else what is wrong (naming the CLI's flags).
 std::string sparse_config_error(const SparseAttentionConfig& config);
 
-// Queries of a prefill chunk that share one selection.
+// Queries of a prefill chunk that share one selection, and the stride at which they are sampled
+// to score it (every 8th and the block's last): scoring with all 64 cost as much as dense
+// attention over the cache.
 inline constexpr int kSparseQueryBlock = 64;
+inline constexpr int kSparseQueryStride = 8;
 
 // What sparse attention did, summed over calls: for the benchmarks and the recall report.
 struct SparseStats {
@@ -41,6 +52,12 @@ struct SparseStats {
   int64_t keys_scored = 0;     // key rows the selections read
   int64_t keys_attended = 0;   // cached key rows attended, per (KV head, query block)
   int64_t keys_cached = 0;     // cached key rows dense attention would have read, likewise
+  // With measure_recall, summed over decode (step, query head) rows: the softmax mass of dense
+  // attention that the attended keys hold, and that the same number of its top keys holds (the
+  // best any selection of that size could do).
+  double recall_covered = 0;
+  double recall_best = 0;
+  int64_t recall_rows = 0;
 };
 
 // One layer's decode selection, kept between steps. It stays valid while the view only grows at

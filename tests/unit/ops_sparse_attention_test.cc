@@ -118,7 +118,7 @@ TEST(ChunkSelection, ScoresMatchReference) {
     std::vector<const float*> rows;
     for (int s = 0; s < 2; ++s)
       for (int r = 0; r < 9; ++r) rows.push_back(f.q.data() + static_cast<size_t>(r % 18) * 64);
-    const ChunkQueries cq{&f.view, g, 64, 9, rows.data()};
+    const ChunkQueries cq{&f.view, g, 64, 9, rows.data(), 0.125f};
     std::vector<KeyRange> chunks = {{0, 0, 16}, {0, 16, 50}, {1, 0, 1}, {1, 5, 83}, {1, 40, 47}};
     for (int samples : {1, 2, 3, 8, 64}) {
       std::vector<float> fast(chunks.size()), ref(chunks.size());
@@ -135,7 +135,7 @@ TEST(ChunkSelection, FastAndReferenceKeepTheSameChunks) {
     std::vector<const float*> rows;
     for (int s = 0; s < 2; ++s)
       for (int r = 0; r < 3; ++r) rows.push_back(f.q.data() + static_cast<size_t>(r) * 64);
-    const ChunkQueries cq{&f.view, 0, 64, 3, rows.data()};
+    const ChunkQueries cq{&f.view, 0, 64, 3, rows.data(), 0.125f};
     std::vector<KeyRange> cand;
     for (int s = 0; s < 2; ++s)
       for (int x = 0; x < f.view.at(0, s).n; x += 16) cand.push_back({s, x, std::min(f.view.at(0, s).n, x + 16)});
@@ -153,7 +153,7 @@ TEST(ChunkSelection, FastAndReferenceKeepTheSameChunks) {
 }
 
 // A run of keys far above the rest (a passage the query asks about) survives every stage: a run
-// of chunk / 2 keys holds one of the first stage's samples, and max-scoring keeps it on top.
+// of chunk / 2 keys holds one of the first stage's samples, whose mass estimate keeps it on top.
 TEST(ChunkSelection, FindsAPlantedRun) {
   for (int planted : {0, 1234, 3984, 2025}) {
     Fixture f(1, 2, 1, 32, {4000}, 9);
@@ -161,7 +161,7 @@ TEST(ChunkSelection, FindsAPlantedRun) {
     for (int x = planted; x < planted + 16; ++x)
       for (int y = 0; y < 32; ++y) f.k[0][static_cast<size_t>(x) * 32 + y] = 3.0f * q1[y];
     std::vector<const float*> rows = {f.q.data(), q1};
-    const ChunkQueries cq{&f.view, 0, 32, 2, rows.data()};
+    const ChunkQueries cq{&f.view, 0, 32, 2, rows.data(), 0.177f};
     std::vector<KeyRange> cand;
     for (int x = 0; x < 4000; x += 32) cand.push_back({0, x, std::min(4000, x + 32)});
     const auto kept = select_chunks(cq, cand, 3);
