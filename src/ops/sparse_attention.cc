@@ -7,6 +7,7 @@
 #define HWY_TARGET_INCLUDE "ops/sparse_attention.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
 
 #include <algorithm>
 #include <cmath>
@@ -50,14 +51,20 @@ struct RowsTask {
 HWY_BEFORE_NAMESPACE();
 namespace kvc {
 namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
 
 void AttendRows(const sparse_detail::RowsTask& t) {
   constexpr int kTile = 16;
   constexpr int R = sparse_detail::kMaxRows;
+  const hn::ScalableTag<float> d;
+  const int N = static_cast<int>(hn::Lanes(d));
   const int m = t.m, hd = t.hd;
-  float mx[R], sum[R], l[kTile][R], p[R];
+  // l[r]: the tile's logits of row r, then their exps (contiguous per row, for SIMD exp)
+  HWY_ALIGN float l[R][kTile];
+  float dots[R], mx[R], sum[R];
+  const float* prow[R];
   for (int r = 0; r < m; ++r) {
-    mx[r] = -HUGE_VALF, sum[r] = 0.0f;
+    mx[r] = -HUGE_VALF, sum[r] = 0.0f, prow[r] = l[r];
     std::fill(t.out[r], t.out[r] + hd, 0.0f);
   }
   int at = 0;  // keys attended so far: the logits' column
@@ -65,32 +72,32 @@ void AttendRows(const sparse_detail::RowsTask& t) {
     for (int i0 = 0; i0 < n; i0 += kTile) {
       const int nt = std::min(kTile, n - i0);
       for (int i = 0; i < nt; ++i) {
-        KeyRowDots(q, m, k + (i0 + i) * stride, hd, l[i]);
-        for (int r = 0; r < m; ++r) {
-          l[i][r] *= t.scale;
-          if (t.softcap > 0.0f) l[i][r] = t.softcap * std::tanh(l[i][r] / t.softcap);
-        }
+        KeyRowDots(q, m, k + (i0 + i) * stride, hd, dots);
+        for (int r = 0; r < m; ++r) l[r][i] = dots[r] * t.scale;
       }
       for (int r = 0; r < m; ++r) {
-        float tile_max = l[0][r];
-        for (int i = 1; i < nt; ++i) tile_max = std::max(tile_max, l[i][r]);
+        if (t.softcap > 0.0f)
+          for (int i = 0; i < nt; ++i) l[r][i] = t.softcap * std::tanh(l[r][i] / t.softcap);
+        if (t.logits) std::copy(l[r], l[r] + nt, t.logits + static_cast<size_t>(r) * t.n_keys + at);
+        float tile_max = l[r][0];
+        for (int i = 1; i < nt; ++i) tile_max = std::max(tile_max, l[r][i]);
         if (tile_max > mx[r]) {  // a new maximum: what was summed so far shrinks to its scale
           const float f = std::exp(mx[r] - tile_max);
           sum[r] *= f;
           for (int x = 0; x < hd; ++x) t.out[r][x] *= f;
           mx[r] = tile_max;
         }
-      }
-      for (int i = 0; i < nt; ++i) {
-        for (int r = 0; r < m; ++r) {
-          p[r] = std::exp(l[i][r] - mx[r]);
-          sum[r] += p[r];
+        for (int i = nt; i < kTile; ++i) l[r][i] = -HUGE_VALF;  // exp gives 0 past the tile
+        const auto mv = hn::Set(d, mx[r]);
+        auto sv = hn::Zero(d);
+        for (int i = 0; i < kTile; i += N) {
+          const auto e = hn::Exp(d, hn::Sub(hn::Load(d, l[r] + i), mv));
+          hn::Store(e, d, l[r] + i);
+          sv = hn::Add(sv, e);
         }
-        AddValueRow(p, m, v + (i0 + i) * stride, hd, t.out);
+        sum[r] += hn::GetLane(hn::SumOfLanes(d, sv));
       }
-      if (t.logits)
-        for (int r = 0; r < m; ++r)
-          for (int i = 0; i < nt; ++i) t.logits[static_cast<size_t>(r) * t.n_keys + at + i] = l[i][r];
+      AddValueRows(prow, m, v + i0 * stride, stride, nt, hd, t.out);
       at += nt;
     }
   };
