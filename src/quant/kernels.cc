@@ -356,12 +356,7 @@ HWY_INLINE float Half(uint16_t h) { return _cvtsh_ss(h); }
 // acc + (sums of 4 adjacent u8 * s8 products) in 8 int32 lanes. No pair may exceed int16 on
 // the maddubs path: callers keep |u| * 127 * 2 <= 32767... or u <= 128 with |s| <= 127.
 HWY_INLINE I DotU8S8(I acc, I u, I s) {
-#if HWY_TARGET == HWY_AVX3_DL && !HWY_COMPILER_CLANG
-  // The EVEX form by hand: with "avxvnni" in the target (Highway's) GCC 12 emits the VEX form,
-  // an illegal instruction on AVX512-VNNI CPUs without AVX-VNNI (AMD Zen 4).
-  asm("%{evex%} vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
-  return acc;
-#elif HWY_TARGET == HWY_AVX3_DL
+#if HWY_TARGET == HWY_AVX3_DL
   return _mm256_dpbusd_epi32(acc, u, s);
 #else
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
