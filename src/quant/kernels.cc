@@ -30,7 +30,8 @@
 HWY_BEFORE_NAMESPACE();
 #if HWY_TARGET == HWY_AVX3_DL
 // Highway 1.0.3 enables "avxvnni" for this target but checks the CPU for AVX512-VNNI; ask for
-// the EVEX form the check guarantees.
+// avx512vnni too (the 512-bit intrinsics need it). That alone does not stop GCC from choosing
+// the VEX (AVX-VNNI) encoding for 256-bit vpdpbusd: DotU8S8 writes that one out.
 #pragma GCC target("avx512vnni")
 #endif
 namespace kvc::quant {
@@ -357,7 +358,11 @@ HWY_INLINE float Half(uint16_t h) { return _cvtsh_ss(h); }
 // the maddubs path: callers keep |u| * 127 * 2 <= 32767... or u <= 128 with |s| <= 127.
 HWY_INLINE I DotU8S8(I acc, I u, I s) {
 #if HWY_TARGET == HWY_AVX3_DL
-  return _mm256_dpbusd_epi32(acc, u, s);
+  // Written out, in the EVEX form: with avxvnni on (see the pragma above) the compiler picks
+  // the VEX form of the intrinsic, an AVX-VNNI instruction that AVX-512 CPUs without AVX-VNNI
+  // (AMD Zen 4) fault on. AT&T order: vpdpbusd s8, u8, acc.
+  __asm__("%{evex%} vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+  return acc;
 #else
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 #endif
