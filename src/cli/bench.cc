@@ -249,6 +249,7 @@ int run_bench(BenchFlags& f) {
                      {"threads", f.model.threads},
                      {"cache", cache.policy},
                      {"cache_description", describe_cache(cache)},
+                     {"attention", describe_attention(session.options())},
                      {"kv_bytes", session.kv_bytes()},
                      {"test", r.test},
                      {"n_prompt", r.n_prompt},
@@ -298,6 +299,15 @@ int run_bench(BenchFlags& f) {
                 f.model.threads, cache.policy.c_str(), r.test.c_str(), ts.c_str(), mb.c_str(),
                 share.c_str());
   }
+  std::printf("attention: %s\n", describe_attention(session.options()).c_str());
+  if (const SparseStats st = session.sparse_stats(); st.sparse_calls > 0)
+    std::printf("sparse: %lld of %lld layer calls sparse; they read %.1f%% of the cached keys "
+                "(attended) and scored %.1f%% more in %lld selections\n",
+                static_cast<long long>(st.sparse_calls),
+                static_cast<long long>(st.sparse_calls + st.dense_calls),
+                100.0 * st.keys_attended / std::max<int64_t>(1, st.keys_cached),
+                100.0 * st.keys_scored / std::max<int64_t>(1, st.keys_cached),
+                static_cast<long long>(st.selections));
   if (roof.bandwidth > 0)
     std::printf("limit: decode t/s as a share of %.1f GB/s (a streaming read of %s on %d "
                 "threads, best of 5) over the MB one step reads\n",

@@ -67,6 +67,18 @@ void add_cache_flags(CLI::App& app, CacheFlags& flags) {
                  "sub-cache sizes, newest first, e.g. 256,64,64,64,64 (sets --cache-size to their "
                  "sum and --cascades to their count)");
   app.add_option("--stride", flags.stride, "prefill chunk in tokens");
+  app.add_option("--attention", flags.attention,
+                 "attention of the global layers: dense (exact) or sparse (each query block "
+                 "reads the sinks, the recent keys and the top chunks an estimate picks)")
+      ->check(CLI::IsMember({"dense", "sparse"}));
+  SparseAttentionConfig& s = flags.sparse;
+  app.add_option("--sparse-sinks", s.sinks, "sparse: first keys always attended");
+  app.add_option("--sparse-recent", s.recent, "sparse: last keys always attended");
+  app.add_option("--sparse-top-chunks", s.top_chunks, "sparse: chunks of the keys between kept");
+  app.add_option("--sparse-chunk", s.chunk, "sparse: keys per chunk");
+  app.add_option("--sparse-refresh", s.refresh, "sparse: decode steps one selection serves");
+  app.add_option("--sparse-min-keys", s.min_keys,
+                 "sparse: a layer with fewer cached keys attends densely (exact)");
 }
 
 void add_sampling_flags(CLI::App& app, SamplingFlags& flags) {
@@ -123,6 +135,9 @@ void validate(const CacheFlags& f) {
   flags.level_sizes = "--cascade-sizes";
   if (const std::string error = cache_config_error(cache_config(f), flags); !error.empty())
     usage_error("{}", error);
+  if (f.attention == "sparse")
+    if (const std::string error = sparse_config_error(f.sparse); !error.empty())
+      usage_error("{}", error);
 }
 
 void validate(SamplingFlags& flags) {
@@ -189,6 +204,8 @@ SessionOptions session_options(const ModelFlags& model, const CacheFlags& cache)
   o.threads = model.threads;
   o.stride = cache.stride;
   o.cache = cache_config(cache);
+  o.sparse_attention = cache.attention == "sparse";
+  o.sparse = cache.sparse;
   return o;
 }
 
@@ -207,6 +224,13 @@ std::string read_text_file(const std::string& path, const std::string& what) {
 std::string read_prompt(const PromptFlags& flags) {
   if (flags.file.empty()) return flags.prompt;
   return read_text_file(flags.file, "prompt file");
+}
+
+std::string describe_attention(const SessionOptions& o) {
+  if (!o.sparse_attention) return "dense";
+  const SparseAttentionConfig& s = o.sparse;
+  return fmt::format("sparse (sinks {} + recent {} + top {} chunks of {}, refresh {}, dense below {} keys)",
+                     s.sinks, s.recent, s.top_chunks, s.chunk, s.refresh, s.min_keys);
 }
 
 std::string describe_cache(const CacheConfig& c) {

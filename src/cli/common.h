@@ -60,6 +60,8 @@ struct CacheFlags {
   bool value_norm = false;
   std::string cascade_sizes;  // "256,64,64": level sizes, newest first
   int stride = 512;
+  std::string attention = "dense";  // dense | sparse (the global layers)
+  SparseAttentionConfig sparse{};
   // What messages call cache_size: a preset (--quick) sets it without the user typing the flag.
   std::string cache_size_name = "--cache-size";
 };
@@ -96,6 +98,8 @@ std::string read_text_file(const std::string& path, const std::string& what);
 // The prompt text from -p or -f (exactly one may be given; neither gives "").
 std::string read_prompt(const PromptFlags& flags);
 
+// "dense", or "sparse (sinks 64 + recent 512 + ...)".
+std::string describe_attention(const SessionOptions& options);
 // "cascade (sinks 64 + 2048 slots in 4 cascades, beta 0.9999)" and the like.
 std::string describe_cache(const CacheConfig& cache);
 // The same as JSON, for --json reports.

@@ -128,13 +128,13 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
   check_lengths_fit(model->tokenizer(), *std::min_element(lengths.begin(), lengths.end()), po);
   std::fprintf(stderr,
                "passkey: %s | lengths %s | %d samples x %d depth bins | %s protocol, %s haystack, "
-               "%s needle, %s prompt | %s, %s KV | stride %d | seed %lld\n",
+               "%s needle, %s prompt | %s, %s KV | %s attention | stride %d | seed %lld\n",
                model->config().name.c_str(), f.lengths.c_str(), f.samples, po.bins,
                f.protocol.c_str(), f.haystack.c_str(), f.needle.c_str(), f.format.c_str(),
                f.oracle ? "oracle: the key's tokens pinned, the rest a window"
                         : describe_cache(options.cache).c_str(),
-               format_bytes(session.kv_bytes()).c_str(), options.stride,
-               static_cast<long long>(f.seed));
+               format_bytes(session.kv_bytes()).c_str(), describe_attention(options).c_str(),
+               options.stride, static_cast<long long>(f.seed));
 
   ScopedInterrupt interrupt;
   ProgressBar bar("samples", f.progress || ProgressBar::stderr_is_tty());
@@ -191,6 +191,7 @@ int run_passkey_cmd(PasskeyFlags& f, bool ctx_given) {
         {"cancelled", r.cancelled},
         {"threads", f.model.threads},
         {"cache", cache_json(options.cache, options.stride)},
+        {"attention", describe_attention(options)},
         {"kv_bytes", session.kv_bytes()},
         {"table", table},
         {"samples", samples},

@@ -71,9 +71,12 @@ int run_perplexity(PerplexityFlags& f, bool ctx_given) {
                  static_cast<long long>(n), static_cast<long long>(model->config().context_length));
 
   Session session(*model, options);
-  std::fprintf(stderr, "perplexity: %s | %lld tokens of '%s' | %s, %s KV | stride %d | %d threads\n",
+  std::fprintf(stderr,
+               "perplexity: %s | %lld tokens of '%s' | %s, %s KV | %s attention | stride %d | %d "
+               "threads\n",
                model->config().name.c_str(), static_cast<long long>(n), f.file.c_str(),
                describe_cache(options.cache).c_str(), format_bytes(session.kv_bytes()).c_str(),
+               describe_attention(options).c_str(),
                options.stride, f.model.threads);
 
   ScopedInterrupt interrupt;
@@ -114,6 +117,7 @@ int run_perplexity(PerplexityFlags& f, bool ctx_given) {
         {"cancelled", r.cancelled},
         {"threads", f.model.threads},
         {"cache", cache_json(options.cache, options.stride)},
+        {"attention", describe_attention(options)},
         {"kv_bytes", session.kv_bytes()},
         {"bucket", f.bucket},
         {"buckets", buckets},

@@ -85,6 +85,7 @@ void Session::reconfigure(const CacheConfig& cache) {
     fail("the KV cache of {} bytes ({:.1f} GiB) cannot be allocated", need, gib(need));
   }
   for (auto& c : caches_) cache_ptrs_.push_back(c.get());
+  for (SparseSelection& sel : scratch_.sparse) sel.invalidate();
   n_past_ = 0;
 }
 
@@ -108,8 +109,32 @@ uint64_t Session::kv_read_bytes() {
   return total;
 }
 
+SparseStats Session::sparse_stats() const {
+  SparseStats total;
+  for (const SparseSelection& sel : scratch_.sparse) {
+    const SparseStats& s = sel.stats;
+    total.dense_calls += s.dense_calls;
+    total.sparse_calls += s.sparse_calls;
+    total.selections += s.selections;
+    total.keys_scored += s.keys_scored;
+    total.keys_attended += s.keys_attended;
+    total.keys_cached += s.keys_cached;
+    total.recall_covered += s.recall_covered;
+    total.recall_best += s.recall_best;
+    total.recall_rows += s.recall_rows;
+  }
+  return total;
+}
+
+std::vector<SparseStats> Session::sparse_layer_stats() const {
+  std::vector<SparseStats> out;
+  for (const SparseSelection& sel : scratch_.sparse) out.push_back(sel.stats);
+  return out;
+}
+
 void Session::reset() {
   for (auto& c : caches_) c->clear();
+  for (SparseSelection& sel : scratch_.sparse) sel.invalidate();
   n_past_ = 0;
   std::fill(logits_.begin(), logits_.end(), 0.0f);
 }
@@ -121,7 +146,8 @@ void Session::feed_chunk(std::span<const int32_t> chunk) {
            n_past_, c->room());
   try {
     if (cancelled(cancel_)) throw Cancelled();
-    model_.transformer().forward(chunk, cache_ptrs_, options_.cache, *pool_, scratch_, cancel_);
+    model_.transformer().forward(chunk, cache_ptrs_, options_.cache, *pool_, scratch_, cancel_,
+                                 options_.sparse_attention ? &options_.sparse : nullptr);
   } catch (const Cancelled&) {
     reset();
     throw;

@@ -24,6 +24,9 @@ struct SessionOptions {
   // runs one at a time, share one pool. The caller keeps it alive and never runs two sessions
   // of one pool at once. Null: the session makes its own.
   ThreadPool* shared_pool = nullptr;
+  // Attention of the global layers: dense (exact) or sparse (ops/sparse_attention.h).
+  bool sparse_attention = false;
+  SparseAttentionConfig sparse{};
 };
 
 class Session {
@@ -62,6 +65,10 @@ class Session {
   // Read-only view of one layer's cache, for diagnostics (which tokens survive).
   const LayerKvCache& cache(int layer) const { return *caches_[static_cast<size_t>(layer)]; }
   ThreadPool& pool() { return *pool_; }
+  // What sparse attention did so far, summed over layers (zeros when dense).
+  SparseStats sparse_stats() const;
+  // The same per layer (empty until a forward pass ran with sparse attention).
+  std::vector<SparseStats> sparse_layer_stats() const;
 
  private:
   void feed_chunk(std::span<const int32_t> chunk);

@@ -74,7 +74,8 @@ uint64_t Transformer::kv_bytes(const CacheConfig& policy) const {
 
 void Transformer::forward(std::span<const int32_t> tokens, std::span<LayerKvCache* const> caches,
                           const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s,
-                          const std::atomic<bool>* cancel) const {
+                          const std::atomic<bool>* cancel,
+                          const SparseAttentionConfig* sparse) const {
   const ModelConfig& c = config_;
   const int n = static_cast<int>(tokens.size());
   if (n == 0) return;
@@ -95,7 +96,7 @@ void Transformer::forward(std::span<const int32_t> tokens, std::span<LayerKvCach
 
   for (int l = 0; l < c.n_layers; ++l) {
     if (cancelled(cancel)) throw Cancelled();
-    attention_block(l, tokens, *caches[l], policy, pool, s, cancel);
+    attention_block(l, tokens, *caches[l], policy, pool, s, cancel, sparse);
     ffn_block(l, n, pool, s);
   }
 
@@ -107,7 +108,8 @@ void Transformer::forward(std::span<const int32_t> tokens, std::span<LayerKvCach
 
 void Transformer::attention_block(int l, std::span<const int32_t> tokens, LayerKvCache& cache,
                                   const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s,
-                                  const std::atomic<bool>* cancel) const {
+                                  const std::atomic<bool>* cancel,
+                                  const SparseAttentionConfig* sparse) const {
   const ModelConfig& c = config_;
   const int n = static_cast<int>(tokens.size());
   const LayerWeights& L = weights_.layers[l];
@@ -164,7 +166,12 @@ void Transformer::attention_block(int l, std::span<const int32_t> tokens, LayerK
   a.out = s.att.data();
   a.pool = &pool;
   a.cancel = cancel;
-  attention(a);
+  if (sparse && !c.layer_is_local[l]) {
+    if (s.sparse.size() != static_cast<size_t>(c.n_layers)) s.sparse.resize(c.n_layers);
+    sparse_attention(a, *sparse, s.sparse[l]);
+  } else {
+    attention(a);
+  }
   if (cancelled(cancel)) throw Cancelled();  // unfinished attention must not enter the cache
   cache.commit(s.k.data(), s.v.data(), n, a.want_mass ? s.chunk_mass.data() : nullptr,
                tokens.data());

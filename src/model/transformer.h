@@ -14,6 +14,7 @@
 #include "model/weights.h"
 #include "ops/matmul.h"
 #include "ops/rope.h"
+#include "ops/sparse_attention.h"
 #include "ops/thread_pool.h"
 
 namespace kvc {
@@ -24,6 +25,9 @@ struct ForwardScratch {
   std::vector<float> x, xb, q, k, v, att, ffn_gate, ffn_up, chunk_mass;
   KvView view;
   ActivationScratch act;
+  // Per layer: sparse attention's decode selection, reused between steps (empty when dense).
+  // Only a cache of work: forgetting it costs one fresh selection.
+  std::vector<SparseSelection> sparse;
   void reserve(const ModelConfig& c, int n_tokens);
 };
 
@@ -35,9 +39,12 @@ class Transformer {
   // Afterwards scratch.x holds the final-normed hidden state of every token ([n][n_embd]).
   // Once *cancel is set (polled between blocks and inside attention) it throws kvc::Cancelled,
   // leaving the caches of the layers already done holding the chunk: reset them.
+  // `sparse`, if given, makes the global layers attend sparsely (ops/sparse_attention.h); local
+  // (sliding-window) layers keep their native window and dense attention.
   void forward(std::span<const int32_t> tokens, std::span<LayerKvCache* const> caches,
                const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s,
-               const std::atomic<bool>* cancel = nullptr) const;
+               const std::atomic<bool>* cancel = nullptr,
+               const SparseAttentionConfig* sparse = nullptr) const;
 
   // Logits of tokens [t0, t0 + n) of the last forward pass, [n][vocab] into out.
   void logits(const ForwardScratch& s, int t0, int n, float* out, ThreadPool& pool,
@@ -56,7 +63,7 @@ class Transformer {
   // tokens: the chunk's ids, which the cache receives with its keys and values.
   void attention_block(int layer, std::span<const int32_t> tokens, LayerKvCache& cache,
                        const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s,
-                       const std::atomic<bool>* cancel) const;
+                       const std::atomic<bool>* cancel, const SparseAttentionConfig* sparse) const;
   void ffn_block(int layer, int n, ThreadPool& pool, ForwardScratch& s) const;
 
   const ModelConfig& config_;
