@@ -9,12 +9,14 @@
 
 #include "ops/attention.h"
 #include "ops/sparse_attention.h"
+#include "quant/kv_storage.h"
 
 namespace kvc {
 namespace {
 
 struct Step {
   std::vector<float> q, kc, vc, out, k, v;
+  std::vector<uint8_t> k16, v16;
   KvView view;
   Rope rope{RopeStyle::Norm, 64, 64, 100000.0};
   AttentionArgs a;
@@ -27,10 +29,21 @@ struct Step {
     };
     fill(q, 9 * 64), fill(kc, 3 * 64), fill(vc, 3 * 64), out.resize(9 * 64);
     fill(k, static_cast<size_t>(3) * T * 64), fill(v, k.size());
+    // The cache's rows in its default storage type (f16), as a decode step reads them.
+    const size_t row = kv_row_bytes(KvType::kF16, 64);
+    k16.resize(static_cast<size_t>(3) * T * row), v16.resize(k16.size());
+    for (size_t i = 0; i < static_cast<size_t>(3) * T; ++i) {
+      kv_encode_row(KvType::kF16, k.data() + i * 64, 64, k16.data() + i * row);
+      kv_encode_row(KvType::kF16, v.data() + i * 64, 64, v16.data() + i * row);
+    }
     view.n_heads = 3, view.n_segments = 1;
-    for (int h = 0; h < 3; ++h)
-      view.segments.push_back({k.data() + static_cast<size_t>(h) * T * 64,
-                               v.data() + static_cast<size_t>(h) * T * 64, T, 0, nullptr, nullptr});
+    for (int h = 0; h < 3; ++h) {
+      KvSegment seg;
+      seg.k = k16.data() + static_cast<size_t>(h) * T * row;
+      seg.v = v16.data() + static_cast<size_t>(h) * T * row;
+      seg.n = T, seg.k_type = seg.v_type = KvType::kF16;
+      view.segments.push_back(seg);
+    }
     a.n_tokens = 1, a.n_q_heads = 9, a.n_kv_heads = 3, a.head_dim = 64;
     a.q = q.data(), a.q_pos0 = T, a.rope = &rope, a.k_chunk = kc.data(), a.v_chunk = vc.data();
     a.view = &view, a.scale = 0.125f, a.out = out.data(), a.pool = pool;

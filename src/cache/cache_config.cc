@@ -13,6 +13,10 @@ std::string cache_config_error(const CacheConfig& c, const CacheFieldNames& n) {
   if (c.policy != "full" && c.policy != "window" && c.policy != "cascade" && c.policy != "h2o" &&
       c.policy != "oracle")
     return fmt::format("{} must be full, window, cascade or h2o, got '{}'", n.policy, c.policy);
+  if (!parse_kv_type(c.type_k))
+    return fmt::format("{} must be {}, got '{}'", n.type_k, kKvTypeChoices, c.type_k);
+  if (!parse_kv_type(c.type_v))
+    return fmt::format("{} must be {}, got '{}'", n.type_v, kKvTypeChoices, c.type_v);
   if (c.context < 1 || c.context > kMaxCacheSlots)
     return fmt::format("{} must be in 1..{}, got {}", n.context, kMaxCacheSlots, c.context);
   if (c.policy == "full") return "";  // the rest only shapes the bounded policies

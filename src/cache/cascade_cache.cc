@@ -13,6 +13,10 @@
 // cascade equals the full cache bit for bit while nothing has moved. A token is
 // rotated by a delta only when it moves: into sub-cache 0 from the chunk, on to the next
 // sub-cache, or into a competed slot. O(C * head_dim) rotation per token, never the whole cache.
+//
+// Storage (f16, q8_0): a key on the move is held in f32 and stored again where it lands, so a
+// stored key is rounded once per move (decoded exactly, rotated, encoded); values never change
+// and move as stored bytes.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -20,6 +24,7 @@
 #include <utility>
 
 #include "base/error.h"
+#include "cache/kv_rows.h"
 #include "cache/policies.h"
 
 namespace kvc {
@@ -31,11 +36,13 @@ class CascadeCache final : public LayerKvCache {
       : ns_(c.sinks), c_(c.cascades), w_(c.size / c.cascades), beta_(c.beta),
         by_score_(c.select_by_score), shape_(shape),
         rotator_(rotator), slots_per_head_(c.sinks + c.size),
-        k_(static_cast<size_t>(shape.n_heads) * slots_per_head_ * shape.head_dim), v_(k_.size()),
+        k_(shape.k_type, shape.head_dim, static_cast<size_t>(shape.n_heads) * slots_per_head_),
+        v_(shape.v_type, shape.head_dim, static_cast<size_t>(shape.n_heads) * slots_per_head_),
         score_(static_cast<size_t>(shape.n_heads) * slots_per_head_, 0.0f), mass_(score_.size(), 0.0f),
         index_(score_.size(), 0), head_(c_, 0), fill_(c_, 0), count_(c_, c.sinks),
-        carry_k_(static_cast<size_t>(shape.n_heads) * shape.head_dim), carry_v_(carry_k_.size()),
-        carry_(shape.n_heads) {}
+        carry_k_(static_cast<size_t>(shape.n_heads) * shape.head_dim),
+        carry_v_(shape.v_type, shape.head_dim, static_cast<size_t>(shape.n_heads)),
+        key_(static_cast<size_t>(shape.head_dim)), carry_(shape.n_heads) {}
 
   int64_t next_position() const override {
     int64_t p = n_sinks_;
@@ -56,10 +63,12 @@ class CascadeCache final : public LayerKvCache {
     mass_dirty_ = true;
     for (int h = 0; h < H; ++h) {
       KvSegment* seg = &out.segments[static_cast<size_t>(h) * (1 + c_)];
-      seg[0].k = key(h, 0), seg[0].v = value(h, 0), seg[0].n = n_sinks_;  // sinks: no score
+      seg[0].k = k_.row(at(h, 0)), seg[0].v = v_.row(at(h, 0)), seg[0].n = n_sinks_;  // sinks: no score
+      for (int i = 0; i <= c_; ++i) seg[i].k_type = k_.type(), seg[i].v_type = v_.type();
       for (int i = 0; i < c_; ++i) {
         const int first = ns_ + i * w_;
-        seg[1 + i].k = key(h, first), seg[1 + i].v = value(h, first), seg[1 + i].n = fill_[i];
+        seg[1 + i].k = k_.row(at(h, first)), seg[1 + i].v = v_.row(at(h, first));
+        seg[1 + i].n = fill_[i];
         seg[1 + i].pos_offset = offset(i);
         seg[1 + i].mass = &mass_[at(h, first)];
       }
@@ -85,7 +94,7 @@ class CascadeCache final : public LayerKvCache {
       for (int h = 0; h < H; ++h) {
         const size_t src = (static_cast<size_t>(j) * H + h) * hd;
         std::memcpy(&carry_k_[static_cast<size_t>(h) * hd], k + src, hd * sizeof(float));
-        std::memcpy(&carry_v_[static_cast<size_t>(h) * hd], v + src, hd * sizeof(float));
+        carry_v_.store(static_cast<size_t>(h), v + src);
         carry_[h] = {chunk_mass ? chunk_mass[static_cast<size_t>(h) * n + j] : 0.0f, t_, p0 + j};
       }
       insert();
@@ -102,8 +111,8 @@ class CascadeCache final : public LayerKvCache {
   }
 
   size_t bytes() const override {
-    return (k_.size() + v_.size() + score_.size() + mass_.size() + carry_k_.size() + carry_v_.size()) *
-               sizeof(float) +
+    return k_.bytes() + v_.bytes() + carry_v_.bytes() +
+           (score_.size() + mass_.size() + carry_k_.size() + key_.size()) * sizeof(float) +
            index_.size() * sizeof(int64_t);
   }
 
@@ -119,7 +128,8 @@ class CascadeCache final : public LayerKvCache {
   }
 
  private:
-  // What travels down the cascade for one head; its key and value sit in carry_k_/carry_v_.
+  // What travels down the cascade for one head; its key (f32) and value (as stored) sit in
+  // carry_k_/carry_v_.
   struct Carry {
     float score;
     int64_t index;
@@ -133,27 +143,26 @@ class CascadeCache final : public LayerKvCache {
     return p + fill_[i] - count_[i];
   }
   size_t at(int h, int slot) const { return static_cast<size_t>(h) * slots_per_head_ + slot; }
-  float* key(int h, int slot) { return &k_[at(h, slot) * shape_.head_dim]; }
-  float* value(int h, int slot) { return &v_[at(h, slot) * shape_.head_dim]; }
 
   // Stores head h's carry in `slot` rotated at `virt`; with `swap`, the slot's old token becomes
   // the carry (keeping the virtual position it was rotated at).
   void place(int h, int slot, int64_t virt, bool swap, int64_t old_virt) {
     const int hd = shape_.head_dim;
     float* ck = &carry_k_[static_cast<size_t>(h) * hd];
-    float* cv = &carry_v_[static_cast<size_t>(h) * hd];
     Carry& c = carry_[h];
     rotator_.rotate(ck, virt - c.virt);
     const size_t a = at(h, slot);
     if (swap) {
-      std::swap_ranges(ck, ck + hd, key(h, slot));
-      std::swap_ranges(cv, cv + hd, value(h, slot));
+      k_.load(a, key_.data());
+      k_.store(a, ck);
+      std::copy(key_.begin(), key_.end(), ck);
+      v_.swap_row(a, carry_v_, static_cast<size_t>(h));
       std::swap(c.score, score_[a]);
       std::swap(c.index, index_[a]);
       c.virt = old_virt;
     } else {
-      std::memcpy(key(h, slot), ck, hd * sizeof(float));
-      std::memcpy(value(h, slot), cv, hd * sizeof(float));
+      k_.store(a, ck);
+      v_.copy_from(a, carry_v_, static_cast<size_t>(h));
       score_[a] = c.score;
       index_[a] = c.index;
     }
@@ -202,7 +211,7 @@ class CascadeCache final : public LayerKvCache {
   KvShape shape_;
   const KeyRotator& rotator_;
   int slots_per_head_;
-  std::vector<float> k_, v_;        // [head][NS + S][head_dim]: sinks, then sub-cache 0, 1, ...
+  KvRows k_, v_;                    // [head][NS + S] rows: sinks, then sub-cache 0, 1, ...
   std::vector<float> score_, mass_; // [head][NS + S]
   std::vector<int64_t> index_;      // [head][NS + S] stream index
   std::vector<int> head_, fill_;    // per sub-cache, shared by every head
@@ -210,7 +219,9 @@ class CascadeCache final : public LayerKvCache {
   int n_sinks_ = 0;
   int64_t t_ = 0;                   // stream index of the next arrival
   bool mass_dirty_ = false;         // a view handed out mass buffers that no commit has read
-  std::vector<float> carry_k_, carry_v_;  // [head][head_dim]
+  std::vector<float> carry_k_;      // [head][head_dim]: f32, rotated on every move
+  KvRows carry_v_;                  // [head] rows, as stored
+  std::vector<float> key_;          // [head_dim]: a swapped-out key being decoded
   std::vector<Carry> carry_;
 };
 

@@ -1,8 +1,7 @@
 // `full`: exact attention. Every token stays at its stream position; memory for `context`
 // tokens is allocated up front so that the forward pass never reallocates.
-#include <cstring>
-
 #include "base/error.h"
+#include "cache/kv_rows.h"
 #include "cache/policies.h"
 
 namespace kvc {
@@ -13,8 +12,8 @@ class FullCache final : public LayerKvCache {
   FullCache(int64_t context, const KvShape& shape)
       : context_(context),
         shape_(shape),
-        k_(static_cast<size_t>(shape.n_heads) * context * shape.head_dim),
-        v_(k_.size()) {}
+        k_(shape.k_type, shape.head_dim, static_cast<size_t>(shape.n_heads) * context),
+        v_(shape.v_type, shape.head_dim, static_cast<size_t>(shape.n_heads) * context) {}
 
   int64_t next_position() const override { return n_; }
   int64_t room() const override { return context_ - n_; }
@@ -27,8 +26,9 @@ class FullCache final : public LayerKvCache {
     out.segments.assign(shape_.n_heads, KvSegment{});
     for (int h = 0; h < shape_.n_heads; ++h) {
       KvSegment& s = out.segments[h];
-      s.k = head_k(h);
-      s.v = head_v(h);
+      s.k = k_.row(row(h, 0));
+      s.v = v_.row(row(h, 0));
+      s.k_type = k_.type(), s.v_type = v_.type();
       s.n = static_cast<int>(n_);
     }
   }
@@ -39,15 +39,15 @@ class FullCache final : public LayerKvCache {
     for (int j = 0; j < n; ++j) {
       for (int h = 0; h < shape_.n_heads; ++h) {
         const size_t src = (static_cast<size_t>(j) * shape_.n_heads + h) * hd;
-        std::memcpy(head_k(h) + (n_ + j) * hd, k + src, hd * sizeof(float));
-        std::memcpy(head_v(h) + (n_ + j) * hd, v + src, hd * sizeof(float));
+        k_.store(row(h, n_ + j), k + src);
+        v_.store(row(h, n_ + j), v + src);
       }
     }
     n_ += n;
   }
 
   void clear() override { n_ = 0; }
-  size_t bytes() const override { return (k_.size() + v_.size()) * sizeof(float); }
+  size_t bytes() const override { return k_.bytes() + v_.bytes(); }
 
   std::vector<SlotInfo> slots(int) const override {
     std::vector<SlotInfo> out(n_);
@@ -56,12 +56,11 @@ class FullCache final : public LayerKvCache {
   }
 
  private:
-  float* head_k(int h) { return k_.data() + static_cast<size_t>(h) * context_ * shape_.head_dim; }
-  float* head_v(int h) { return v_.data() + static_cast<size_t>(h) * context_ * shape_.head_dim; }
+  size_t row(int h, int64_t slot) const { return static_cast<size_t>(h * context_ + slot); }
 
   int64_t context_;
   KvShape shape_;
-  std::vector<float> k_, v_;  // [head][context][head_dim]
+  KvRows k_, v_;  // [head][context] rows
   int64_t n_ = 0;
 };
 

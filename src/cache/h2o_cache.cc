@@ -8,11 +8,15 @@
 // keeps each key un-rotated and re-rotates a slot from that copy whenever its position changed:
 // O(changed slots * head_dim) per step, against O(C * head_dim) for the cascade. Positions never
 // pass NS + S, so their rotations come from a table made once (no sin/cos per step).
+//
+// Storage (f16, q8_0): the un-rotated copy is stored in the key type too; a re-rotation decodes
+// it, rotates and stores the result, so a key is rounded twice (un-rotated, then rotated) however
+// often it moves: always from the same copy, no drift.
 #include <algorithm>
-#include <cstring>
 #include <limits>
 
 #include "base/error.h"
+#include "cache/kv_rows.h"
 #include "cache/policies.h"
 
 namespace kvc {
@@ -28,9 +32,10 @@ class H2oCache final : public LayerKvCache {
         rotator_(rotator),
         rotations_(rotator.position_table(ns_ + s_)) {
     const size_t slots = static_cast<size_t>(shape.n_heads) * (ns_ + s_);
-    raw_.resize(slots * shape.head_dim);
-    k_.resize(raw_.size());
-    v_.resize(raw_.size());
+    raw_ = KvRows(shape.k_type, shape.head_dim, slots);
+    k_ = KvRows(shape.k_type, shape.head_dim, slots);
+    v_ = KvRows(shape.v_type, shape.head_dim, slots);
+    key_.assign(static_cast<size_t>(shape.head_dim), 0.0f);
     score_.assign(slots, 0.0f);
     mass_.assign(slots, 0.0f);
     index_.assign(slots, 0);
@@ -56,16 +61,19 @@ class H2oCache final : public LayerKvCache {
         const int64_t pos = n_sinks_ + r;
         const size_t a = at(h, slot);
         if (rotated_at_[a] == pos) continue;
-        std::memcpy(&k_[a * shape_.head_dim], &raw_[a * shape_.head_dim], shape_.head_dim * sizeof(float));
-        rotator_.rotate_to(&k_[a * shape_.head_dim], pos, rotations_);
+        raw_.load(a, key_.data());
+        rotator_.rotate_to(key_.data(), pos, rotations_);
+        k_.store(a, key_.data());
         rotated_at_[a] = pos;
       }
       KvSegment& sinks = out.segments[h * 2];
-      sinks.k = &k_[at(h, 0) * shape_.head_dim], sinks.v = &v_[at(h, 0) * shape_.head_dim];
+      sinks.k = k_.row(at(h, 0)), sinks.v = v_.row(at(h, 0));
       sinks.n = n_sinks_;
       KvSegment& rest = out.segments[h * 2 + 1];
-      rest.k = &k_[at(h, ns_) * shape_.head_dim], rest.v = &v_[at(h, ns_) * shape_.head_dim];
+      rest.k = k_.row(at(h, ns_)), rest.v = v_.row(at(h, ns_));
       rest.n = n_;
+      sinks.k_type = rest.k_type = k_.type();
+      sinks.v_type = rest.v_type = v_.type();
       rest.mass = &mass_[at(h, ns_)];
     }
   }
@@ -100,12 +108,13 @@ class H2oCache final : public LayerKvCache {
           order_[h].push_back(slot);
         }
         const size_t a = at(h, slot), src = (static_cast<size_t>(j) * H + h) * hd;
-        std::memcpy(&raw_[a * hd], k + src, hd * sizeof(float));
-        std::memcpy(&v_[a * hd], v + src, hd * sizeof(float));
+        v_.store(a, v + src);
         if (sink) {  // sinks never move: keep the rotated key as it came
-          std::memcpy(&k_[a * hd], k + src, hd * sizeof(float));
+          k_.store(a, k + src);
         } else {
-          rotator_.rotate(&raw_[a * hd], -(p0 + j));
+          std::copy(k + src, k + src + hd, key_.begin());
+          rotator_.rotate(key_.data(), -(p0 + j));
+          raw_.store(a, key_.data());
           rotated_at_[a] = -1;
         }
         score_[a] = chunk_mass ? chunk_mass[static_cast<size_t>(h) * n + j] : 0.0f;
@@ -123,8 +132,8 @@ class H2oCache final : public LayerKvCache {
   }
 
   size_t bytes() const override {
-    return (raw_.size() + k_.size() + v_.size() + score_.size() + mass_.size() +
-            rotations_.size()) * sizeof(float) +
+    return raw_.bytes() + k_.bytes() + v_.bytes() +
+           (key_.size() + score_.size() + mass_.size() + rotations_.size()) * sizeof(float) +
            (index_.size() + rotated_at_.size()) * sizeof(int64_t) +
            order_.size() * (s_ + 1) * sizeof(int);
   }
@@ -146,7 +155,8 @@ class H2oCache final : public LayerKvCache {
   KvShape shape_;
   const KeyRotator& rotator_;
   std::vector<float> rotations_;          // rotator_.position_table(NS + S)
-  std::vector<float> raw_, k_, v_;        // [head][NS + S][head_dim]: un-rotated, rotated, values
+  KvRows raw_, k_, v_;                    // [head][NS + S] rows: un-rotated, rotated, values
+  std::vector<float> key_;                // [head_dim]: a key being rotated
   std::vector<float> score_, mass_;       // [head][NS + S]
   std::vector<int64_t> index_, rotated_at_;
   std::vector<std::vector<int>> order_;   // per head: non-sink slots from oldest to newest

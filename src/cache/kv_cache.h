@@ -20,16 +20,20 @@
 #include <string>
 #include <vector>
 
+#include "quant/kv_storage.h"
+
 namespace kvc {
 
-// What attention reads of one KV head: a run of slots [0, n) stored contiguously.
+// What attention reads of one KV head: a run of slots [0, n) stored contiguously, each key and
+// value a row of head_dim elements in its storage type (kv_row_bytes(type, head_dim) bytes).
 struct KvSegment {
-  const float* k = nullptr;     // [n][head_dim], rotated at virtual positions
-  const float* v = nullptr;     // [n][head_dim]
+  const uint8_t* k = nullptr;   // [n] key rows, rotated at virtual positions
+  const uint8_t* v = nullptr;   // [n] value rows
   int n = 0;                    // valid slots
   int64_t pos_offset = 0;       // real position = virtual position + pos_offset
   const int64_t* pos = nullptr; // real position per slot, or null; used to mask a sliding window
   float* mass = nullptr;        // [n] attention adds mass here when the policy wants it
+  KvType k_type = KvType::kF32, v_type = KvType::kF32;
 };
 
 // All segments of one layer: segment s of KV head h is segments[h * n_segments + s].
@@ -117,6 +121,9 @@ struct CacheConfig {
   // oracle: stream indices kept like sinks (a passkey's key tokens); the rest is the window.
   std::vector<int64_t> pinned;
   int64_t context = 4096;          // capacity of `full`
+  // How keys and values are stored (quant/kv_storage.h: f32, f16 or q8_0), as llama.cpp's
+  // -ctk/-ctv; f16 is llama.cpp's default too. Attention reads them as stored.
+  std::string type_k = "f16", type_v = "f16";
 };
 
 // True when `config` asks for the span cascade (span units, or sub-caches of unequal sizes).
@@ -134,18 +141,25 @@ struct CacheFieldNames {
               beta = "beta", context = "context", unit = "unit", unit_max = "unit_max",
               unit_score = "unit_score", unit_share = "unit_share",
               share_reduce = "share_reduce", unit_compete = "unit_compete",
-              level_sizes = "level_sizes";
+              level_sizes = "level_sizes", type_k = "type_k", type_v = "type_v";
 };
 
 // The one check of a cache config, for every front end and the factory: empty when the policy
 // can be built from `config`, else what is wrong, naming the fields as `names` does.
 std::string cache_config_error(const CacheConfig& config, const CacheFieldNames& names = {});
 
-// Shape of one layer's cache.
+// Shape of one layer's cache: what each slot holds.
 struct KvShape {
   int n_heads = 0;   // KV heads
   int head_dim = 0;
+  KvType k_type = KvType::kF32, v_type = KvType::kF32;
 };
+
+// `shape` with the storage types `config` asks for (cache_config_error has checked the names).
+KvShape with_storage(KvShape shape, const CacheConfig& config);
+// Empty when a cache of `shape` can store its rows as asked, else why not (q8_0 needs head_dim
+// a multiple of 32).
+std::string kv_shape_error(const KvShape& shape);
 
 // Rotates one rotated key from virtual position `from` to virtual position `to` (delta only).
 // Provided by the model (RoPE frequencies differ per model and layer); policies that move keys
@@ -186,6 +200,7 @@ std::vector<std::unique_ptr<LayerKvCache>> make_layer_caches(
 
 // Native sliding-window attention (Gemma 3's local layers): the last `window` tokens at their
 // stream positions, with KvSegment::pos set so attention masks keys at distance >= window.
+// Stores keys and values in the types of `shape`.
 std::unique_ptr<LayerKvCache> make_native_window_cache(int window, const KvShape& shape,
                                                        const KeyRotator& rotator);
 

@@ -2,11 +2,11 @@
 // keys rotated once at their stream positions and never moved. Attention masks by KvSegment::pos,
 // so within a chunk each query still sees exactly its own `window` predecessors.
 #include <algorithm>
-#include <cstring>
 #include <limits>
 
 #include "base/error.h"
 #include "cache/kv_cache.h"
+#include "cache/kv_rows.h"
 
 namespace kvc {
 namespace {
@@ -16,8 +16,8 @@ class NativeWindowCache final : public LayerKvCache {
   NativeWindowCache(int window, const KvShape& shape)
       : window_(window),
         shape_(shape),
-        k_(static_cast<size_t>(shape.n_heads) * window * shape.head_dim),
-        v_(k_.size()),
+        k_(shape.k_type, shape.head_dim, static_cast<size_t>(shape.n_heads) * window),
+        v_(shape.v_type, shape.head_dim, static_cast<size_t>(shape.n_heads) * window),
         pos_(window, 0) {}
 
   int64_t next_position() const override { return count_; }
@@ -31,8 +31,9 @@ class NativeWindowCache final : public LayerKvCache {
     out.segments.assign(shape_.n_heads, KvSegment{});
     for (int h = 0; h < shape_.n_heads; ++h) {
       KvSegment& s = out.segments[h];
-      s.k = k_.data() + static_cast<size_t>(h) * window_ * shape_.head_dim;
-      s.v = v_.data() + static_cast<size_t>(h) * window_ * shape_.head_dim;
+      s.k = k_.row(static_cast<size_t>(h) * window_);
+      s.v = v_.row(static_cast<size_t>(h) * window_);
+      s.k_type = k_.type(), s.v_type = v_.type();
       s.n = static_cast<int>(std::min<int64_t>(count_, window_));
       s.pos = pos_.data();
     }
@@ -45,16 +46,16 @@ class NativeWindowCache final : public LayerKvCache {
       pos_[slot] = count_;
       for (int h = 0; h < shape_.n_heads; ++h) {
         const size_t src = (static_cast<size_t>(j) * shape_.n_heads + h) * hd;
-        const size_t dst = (static_cast<size_t>(h) * window_ + slot) * hd;
-        std::memcpy(&k_[dst], k + src, hd * sizeof(float));
-        std::memcpy(&v_[dst], v + src, hd * sizeof(float));
+        const size_t dst = static_cast<size_t>(h) * window_ + slot;
+        k_.store(dst, k + src);
+        v_.store(dst, v + src);
       }
     }
   }
 
   void clear() override { count_ = 0; }
   size_t bytes() const override {
-    return (k_.size() + v_.size()) * sizeof(float) + pos_.size() * sizeof(int64_t);
+    return k_.bytes() + v_.bytes() + pos_.size() * sizeof(int64_t);
   }
 
   std::vector<SlotInfo> slots(int) const override {
@@ -67,7 +68,7 @@ class NativeWindowCache final : public LayerKvCache {
  private:
   int window_;
   KvShape shape_;
-  std::vector<float> k_, v_;  // [head][window][head_dim]
+  KvRows k_, v_;              // [head][window] rows
   std::vector<int64_t> pos_;  // stream position per slot, the same for every head
   int64_t count_ = 0;
 };
@@ -77,8 +78,7 @@ class NativeWindowCache final : public LayerKvCache {
 std::unique_ptr<LayerKvCache> make_native_window_cache(int window, const KvShape& shape,
                                                        const KeyRotator&) {
   if (window <= 0) fail("native window cache: window must be positive, got {}", window);
-  if (shape.n_heads <= 0 || shape.head_dim <= 0)
-    fail("kv cache: bad shape ({} heads of {} dims)", shape.n_heads, shape.head_dim);
+  if (const std::string error = kv_shape_error(shape); !error.empty()) fail("kv cache: {}", error);
   return std::make_unique<NativeWindowCache>(window, shape);
 }
 

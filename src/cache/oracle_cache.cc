@@ -7,10 +7,10 @@
 // rotated at a monotonic virtual index, as in window_cache.cc; a token that leaves the ring and is
 // pinned moves to the pin area, rotated to its fixed position there.
 #include <algorithm>
-#include <cstring>
 #include <limits>
 
 #include "base/error.h"
+#include "cache/kv_rows.h"
 #include "cache/policies.h"
 
 namespace kvc {
@@ -25,9 +25,10 @@ class OracleCache final : public LayerKvCache {
     p_ = static_cast<int>(std::min<size_t>(pinned_.size(), static_cast<size_t>(c.size - 1)));
     ring_ = c.size - p_;
     const size_t slots = static_cast<size_t>(ns_ + p_ + ring_);
-    k_.assign(static_cast<size_t>(shape.n_heads) * slots * shape.head_dim, 0.0f);
-    v_.assign(k_.size(), 0.0f);
+    k_ = KvRows(shape.k_type, shape.head_dim, static_cast<size_t>(shape.n_heads) * slots);
+    v_ = KvRows(shape.v_type, shape.head_dim, static_cast<size_t>(shape.n_heads) * slots);
     index_.assign(slots, 0);
+    key_.assign(static_cast<size_t>(shape.head_dim), 0.0f);
   }
 
   int64_t next_position() const override { return n_sinks_ + n_pins_ + fill_; }
@@ -41,10 +42,11 @@ class OracleCache final : public LayerKvCache {
     out.segments.assign(static_cast<size_t>(shape_.n_heads) * 3, KvSegment{});
     for (int h = 0; h < shape_.n_heads; ++h) {
       KvSegment* seg = &out.segments[static_cast<size_t>(h) * 3];
-      seg[0].k = key(h, 0), seg[0].v = value(h, 0), seg[0].n = n_sinks_;
-      seg[1].k = key(h, ns_), seg[1].v = value(h, ns_), seg[1].n = n_pins_;
-      seg[2].k = key(h, ns_ + p_), seg[2].v = value(h, ns_ + p_), seg[2].n = fill_;
+      seg[0].k = k_.row(at(h, 0)), seg[0].v = v_.row(at(h, 0)), seg[0].n = n_sinks_;
+      seg[1].k = k_.row(at(h, ns_)), seg[1].v = v_.row(at(h, ns_)), seg[1].n = n_pins_;
+      seg[2].k = k_.row(at(h, ns_ + p_)), seg[2].v = v_.row(at(h, ns_ + p_)), seg[2].n = fill_;
       seg[2].pos_offset = ring_offset();
+      for (int s = 0; s < 3; ++s) seg[s].k_type = k_.type(), seg[s].v_type = v_.type();
     }
   }
 
@@ -66,17 +68,18 @@ class OracleCache final : public LayerKvCache {
       index_[static_cast<size_t>(slot)] = t_;
       for (int h = 0; h < H; ++h) {
         const size_t src = (static_cast<size_t>(j) * H + h) * hd;
-        std::memcpy(key(h, slot), k + src, hd * sizeof(float));
-        std::memcpy(value(h, slot), v + src, hd * sizeof(float));
-        rotator_.rotate(key(h, slot), virt - (p0 + j));
+        std::copy(k + src, k + src + hd, key_.begin());
+        rotator_.rotate(key_.data(), virt - (p0 + j));
+        k_.store(at(h, slot), key_.data());
+        v_.store(at(h, slot), v + src);
       }
     }
   }
 
   void clear() override { n_sinks_ = 0, n_pins_ = 0, fill_ = 0, count_ = 0, t_ = 0; }
   size_t bytes() const override {
-    return (k_.size() + v_.size()) * sizeof(float) + index_.size() * sizeof(int64_t) +
-           pinned_.size() * sizeof(int64_t);
+    return k_.bytes() + v_.bytes() + key_.size() * sizeof(float) +
+           index_.size() * sizeof(int64_t) + pinned_.size() * sizeof(int64_t);
   }
 
   std::vector<SlotInfo> slots(int) const override {
@@ -96,9 +99,11 @@ class OracleCache final : public LayerKvCache {
     const int pin = ns_ + n_pins_;
     const int64_t old_virt = ns_ + count_ - fill_;  // the oldest ring token's virtual index
     for (int h = 0; h < shape_.n_heads; ++h) {
-      std::memcpy(key(h, pin), key(h, slot), shape_.head_dim * sizeof(float));
-      std::memcpy(value(h, pin), value(h, slot), shape_.head_dim * sizeof(float));
-      rotator_.rotate(key(h, pin), pin - old_virt);
+      // The key is decoded, rotated and stored again: one more rounding for a pinned token.
+      k_.load(at(h, slot), key_.data());
+      rotator_.rotate(key_.data(), pin - old_virt);
+      k_.store(at(h, pin), key_.data());
+      v_.copy(at(h, pin), at(h, slot));
     }
     index_[static_cast<size_t>(pin)] = index;
     ++n_pins_;
@@ -106,15 +111,14 @@ class OracleCache final : public LayerKvCache {
 
   int64_t ring_offset() const { return n_sinks_ + n_pins_ + fill_ - count_ - ns_; }
   size_t at(int h, int slot) const { return static_cast<size_t>(h) * (ns_ + p_ + ring_) + slot; }
-  float* key(int h, int slot) { return &k_[at(h, slot) * shape_.head_dim]; }
-  float* value(int h, int slot) { return &v_[at(h, slot) * shape_.head_dim]; }
 
   int ns_;
   std::vector<int64_t> pinned_;  // sorted stream indices
   int p_ = 0, ring_ = 0;         // pin slots, ring slots (p + ring = S)
   KvShape shape_;
   const KeyRotator& rotator_;
-  std::vector<float> k_, v_;     // [head][NS + P + ring][head_dim]
+  KvRows k_, v_;                 // [head][NS + P + ring] rows
+  std::vector<float> key_;       // [head_dim]: a key being rotated before it is stored
   std::vector<int64_t> index_;   // stream index per slot (the same for every head)
   int n_sinks_ = 0, n_pins_ = 0, fill_ = 0;
   int64_t count_ = 0;            // tokens that ever entered the ring

@@ -50,6 +50,9 @@
 // newest cached token is always right before the query (a cascade that holds fewer tokens
 // leaves a gap after the sinks). Keys keep the virtual-position trick of the token cascade: a
 // key is rotated only when it moves.
+//
+// Storage (f16, q8_0): a carried key or value travels as stored; where a key lands it is
+// decoded, rotated and stored again, so it is rounded once per move. Values never change.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -60,6 +63,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "cache/kv_rows.h"
 #include "cache/policies.h"
 
 namespace kvc {
@@ -87,19 +91,21 @@ struct SpanMove {
 // one cascade commits at a time, so every cascade of a model shares one.
 struct SpanScratch {
   std::vector<SpanMove> moves;
-  std::vector<float> carry;  // [buffer][key | value][token][head_dim]
+  KvRows carry_k, carry_v;  // [buffer][token] rows, as stored
+  std::vector<float> key;   // [head_dim]: a key being rotated
 };
 
 class SpanCascade {
  public:
   using Move = SpanMove;
 
-  SpanCascade(const CacheConfig& c, int n_lanes, int head_dim,
+  SpanCascade(const CacheConfig& c, int n_lanes, const KvShape& shape,
               std::vector<const KeyRotator*> lane_rotators)
       : ns_(c.sinks), g_(c.unit_max), beta_(c.beta), by_score_(c.select_by_score),
         peak_(c.unit_score == "peak"), mean_(c.unit_score == "mean"),
         vnorm_weight_(c.value_norm_weight), share_max_(c.share_reduce == "max"),
-        kinds_(c.token_kinds), lanes_(n_lanes), hd_(head_dim),
+        kinds_(c.token_kinds), lanes_(n_lanes), hd_(shape.head_dim), k_type_(shape.k_type),
+        v_type_(shape.v_type),
         rotators_(std::move(lane_rotators)), sizes_(level_sizes(c)),
         c_(static_cast<int>(sizes_.size())) {
     lowest_from_ = c.unit_compete == "lowest" || c.unit_compete == "pool" ? 1
@@ -110,7 +116,7 @@ class SpanCascade {
     for (int i = 0, b = ns_; i < c_; b += sizes_[i++]) base_.push_back(b);
     slots_ = ns_ + s_;
     const size_t lane_slots = static_cast<size_t>(lanes_) * slots_;
-    k_.assign(lane_slots * hd_, 0.0f), v_.assign(k_.size(), 0.0f);
+    k_ = KvRows(k_type_, hd_, lane_slots), v_ = KvRows(v_type_, hd_, lane_slots);
     mass_.assign(lane_slots, 0.0f);
     score_.assign(static_cast<size_t>(slots_), 0.0f), vnorm_.assign(score_.size(), 0.0f);
     index_.assign(score_.size(), 0);
@@ -139,8 +145,10 @@ class SpanCascade {
     size_t moves = 1 + static_cast<size_t>(2 * (2 * g_) * c_ * (c_ + 1));
     if (lowest_from_ < c_) moves += static_cast<size_t>(s_);  // a level closing up, typically
     if (s.moves.capacity() < moves) s.moves.reserve(moves);
-    const size_t floats = static_cast<size_t>(2 * 2 * carry_cap_) * hd_;
-    if (s.carry.size() < floats) s.carry.resize(floats, 0.0f);
+    const size_t rows = static_cast<size_t>(2 * carry_cap_);
+    if (s.carry_k.rows() < rows) s.carry_k = KvRows(k_type_, hd_, rows);
+    if (s.carry_v.rows() < rows) s.carry_v = KvRows(v_type_, hd_, rows);
+    if (s.key.size() < static_cast<size_t>(hd_)) s.key.resize(static_cast<size_t>(hd_), 0.0f);
   }
   bool wants_mass() const { return by_score_; }
   float beta() const { return beta_; }
@@ -157,7 +165,8 @@ class SpanCascade {
   void view(int lane, KvSegment* seg) {
     std::fill_n(&mass_[at(lane, 0)], slots_, 0.0f);
     seg[0] = KvSegment{};
-    seg[0].k = key(lane, 0), seg[0].v = value(lane, 0), seg[0].n = n_sinks_;  // sinks: no score
+    seg[0].k = k_.row(at(lane, 0)), seg[0].v = v_.row(at(lane, 0)), seg[0].n = n_sinks_;  // sinks: no score
+    seg[0].k_type = k_type_, seg[0].v_type = v_type_;
     for (int i = 0; i < c_; ++i) {
       const Level& L = level_[i];
       const int first = std::min(L.fill, sizes_[i] - L.head);
@@ -166,7 +175,8 @@ class SpanCascade {
         KvSegment& sg = seg[1 + 2 * i + r];
         sg = KvSegment{};
         const int slot = base_[i] + runs[r][0];
-        sg.k = key(lane, slot), sg.v = value(lane, slot), sg.n = runs[r][1];
+        sg.k = k_.row(at(lane, slot)), sg.v = v_.row(at(lane, slot)), sg.n = runs[r][1];
+        sg.k_type = k_type_, sg.v_type = v_type_;
         sg.pos_offset = offset(i);
         sg.mass = &mass_[at(lane, slot)];
       }
@@ -205,7 +215,7 @@ class SpanCascade {
     size_t carry = 0;
     for (const auto* b : {&carry_a_, &carry_b_})
       carry += b->tok.size() * sizeof(CarryToken) + b->units.size() * sizeof(CarryUnit);
-    return (k_.size() + v_.size() + score_.size() + mass_.size() + vnorm_.size()) * sizeof(float) +
+    return k_.bytes() + v_.bytes() + (score_.size() + mass_.size() + vnorm_.size()) * sizeof(float) +
            index_.size() * sizeof(int64_t) + units_.size() * sizeof(Unit) +
            level_.size() * sizeof(Level) + chunk_.size() * sizeof(LaneChunk) + carry +
            rank_.size() * sizeof(RankedUnit) + cut_.size();
@@ -265,8 +275,6 @@ class SpanCascade {
   }
 
   size_t at(int lane, int slot) const { return static_cast<size_t>(lane) * slots_ + slot; }
-  float* key(int lane, int slot) { return &k_[at(lane, slot) * hd_]; }
-  float* value(int lane, int slot) { return &v_[at(lane, slot) * hd_]; }
   int ring_slot(int i, const Level& L, int r) const { return base_[i] + (L.head + r) % sizes_[i]; }
   Unit& unit(int i, int r) {
     const Level& L = level_[i];
@@ -469,33 +477,36 @@ class SpanCascade {
 
   // Carries out the logged moves of arrival j in every lane.
   void replay(int j, SpanScratch& scratch) {
-    const size_t buf_floats = static_cast<size_t>(carry_cap_) * hd_;
-    const auto carry = [&](const Move& m, int kv) {  // kv: 0 keys, 1 values
-      return &scratch.carry[static_cast<size_t>(2 * m.buf + kv) * buf_floats + static_cast<size_t>(m.c) * hd_];
+    const auto carry = [&](const Move& m) {  // the carry row of token m.c in buffer m.buf
+      return static_cast<size_t>(m.buf) * carry_cap_ + static_cast<size_t>(m.c);
     };
-    const size_t bytes = hd_ * sizeof(float);
+    float* key = scratch.key.data();
     for (int lane = 0; lane < lanes_; ++lane) {
       const KeyRotator& rotator = *rotators_[static_cast<size_t>(lane)];
       for (const Move& m : scratch.moves) {
+        const size_t a = at(lane, m.slot);
         switch (m.kind) {
           case Move::kFromChunk:
-            std::memcpy(key(lane, m.slot), chunk_key(lane, j), bytes);
-            std::memcpy(value(lane, m.slot), chunk_value(lane, j), bytes);
-            rotator.rotate(key(lane, m.slot), m.delta);
+            std::copy_n(chunk_key(lane, j), hd_, key);
+            rotator.rotate(key, m.delta);
+            k_.store(a, key);
+            v_.store(a, chunk_value(lane, j));
             break;
           case Move::kToCarry:
-            std::memcpy(carry(m, 0), key(lane, m.slot), bytes);
-            std::memcpy(carry(m, 1), value(lane, m.slot), bytes);
+            scratch.carry_k.copy_from(carry(m), k_, a);
+            scratch.carry_v.copy_from(carry(m), v_, a);
             break;
           case Move::kFromCarry:
-            std::memcpy(key(lane, m.slot), carry(m, 0), bytes);
-            std::memcpy(value(lane, m.slot), carry(m, 1), bytes);
-            rotator.rotate(key(lane, m.slot), m.delta);
+            scratch.carry_k.load(carry(m), key);
+            rotator.rotate(key, m.delta);
+            k_.store(a, key);
+            v_.copy_from(a, scratch.carry_v, carry(m));
             break;
-          case Move::kShift:
-            std::memcpy(key(lane, m.slot), key(lane, m.c), bytes);
-            std::memcpy(value(lane, m.slot), value(lane, m.c), bytes);
-            rotator.rotate(key(lane, m.slot), m.delta);
+          case Move::kShift:  // within the cache: the slot it leaves is read before it is reused
+            k_.load(at(lane, m.c), key);
+            rotator.rotate(key, m.delta);
+            k_.store(a, key);
+            v_.copy(a, at(lane, m.c));
             break;
         }
       }
@@ -567,12 +578,13 @@ class SpanCascade {
   bool by_score_, peak_, mean_, vnorm_weight_, share_max_;
   std::shared_ptr<const std::vector<uint8_t>> kinds_;
   int lanes_, hd_;
+  KvType k_type_, v_type_;
   std::vector<const KeyRotator*> rotators_;  // per lane
   std::vector<int> sizes_;                   // W per level
   int c_;
   int s_ = 0, slots_ = 0, carry_cap_ = 0;
   std::vector<int> base_;               // first slot of each level
-  std::vector<float> k_, v_;            // [lane][NS + S][head_dim]
+  KvRows k_, v_;                        // [lane][NS + S] rows
   std::vector<float> mass_;             // [lane][NS + S]: what attention adds
   std::vector<float> score_, vnorm_;    // [NS + S]: shared by every lane
   std::vector<int64_t> index_;          // [NS + S]
@@ -651,7 +663,8 @@ class SpanCascadeLayer final : public LayerKvCache {
   size_t bytes() const override {
     size_t b = (held_k_.capacity() + held_v_.capacity() + held_mass_.capacity()) * sizeof(float);
     if (reports_scratch_)
-      b += scratch_->carry.size() * sizeof(float) + scratch_->moves.capacity() * sizeof(SpanMove);
+      b += scratch_->carry_k.bytes() + scratch_->carry_v.bytes() +
+           scratch_->key.size() * sizeof(float) + scratch_->moves.capacity() * sizeof(SpanMove);
     if (owns_cascades_)
       for (const auto& c : cascades_) b += c->bytes();
     return b;
@@ -683,7 +696,7 @@ std::vector<std::unique_ptr<LayerKvCache>> make_span_cascade_caches(
   if (c.unit_share == "model") {
     std::vector<const KeyRotator*> lane_rotators;
     for (const KeyRotator* r : rotators) lane_rotators.insert(lane_rotators.end(), H, r);
-    auto shared = std::make_shared<SpanCascade>(c, n_layers * H, shape.head_dim, lane_rotators);
+    auto shared = std::make_shared<SpanCascade>(c, n_layers * H, shape, lane_rotators);
     for (int l = 0; l < n_layers; ++l)
       layers.push_back(std::make_unique<SpanCascadeLayer>(
           std::vector<std::shared_ptr<SpanCascade>>{shared}, false, l * H, shape, scratch, l == 0,
@@ -695,10 +708,10 @@ std::vector<std::unique_ptr<LayerKvCache>> make_span_cascade_caches(
     std::vector<std::shared_ptr<SpanCascade>> cascades;
     if (c.unit_share == "layer") {
       cascades.push_back(std::make_shared<SpanCascade>(
-          c, H, shape.head_dim, std::vector<const KeyRotator*>(static_cast<size_t>(H), r)));
+          c, H, shape, std::vector<const KeyRotator*>(static_cast<size_t>(H), r)));
     } else {
       for (int h = 0; h < H; ++h)
-        cascades.push_back(std::make_shared<SpanCascade>(c, 1, shape.head_dim,
+        cascades.push_back(std::make_shared<SpanCascade>(c, 1, shape,
                                                          std::vector<const KeyRotator*>{r}));
     }
     layers.push_back(std::make_unique<SpanCascadeLayer>(

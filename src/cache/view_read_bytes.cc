@@ -6,7 +6,7 @@ uint64_t view_read_bytes(const KvView& view, int head_dim) {
   uint64_t total = 0;
   for (const KvSegment& s : view.segments) {
     const uint64_t n = static_cast<uint64_t>(s.n);
-    total += n * static_cast<uint64_t>(head_dim) * 2 * sizeof(float);
+    total += n * (kv_row_bytes(s.k_type, head_dim) + kv_row_bytes(s.v_type, head_dim));
     if (s.mass) total += n * sizeof(float);
     if (s.pos) total += n * sizeof(int64_t);
   }

@@ -7,10 +7,10 @@
 // makes the virtual position the real one until the ring wraps: no rotation at all, and the
 // results equal the full cache's bit for bit while nothing has been evicted.
 #include <algorithm>
-#include <cstring>
 #include <limits>
 
 #include "base/error.h"
+#include "cache/kv_rows.h"
 #include "cache/policies.h"
 
 namespace kvc {
@@ -20,8 +20,9 @@ class WindowCache final : public LayerKvCache {
  public:
   WindowCache(int sinks, int size, const KvShape& shape, const KeyRotator& rotator)
       : ns_(sinks), s_(size), shape_(shape), rotator_(rotator),
-        k_(static_cast<size_t>(shape.n_heads) * (sinks + size) * shape.head_dim),
-        v_(k_.size()), index_(sinks + size, 0) {}
+        k_(shape.k_type, shape.head_dim, static_cast<size_t>(shape.n_heads) * (sinks + size)),
+        v_(shape.v_type, shape.head_dim, static_cast<size_t>(shape.n_heads) * (sinks + size)),
+        index_(sinks + size, 0), key_(shape.head_dim) {}
 
   int64_t next_position() const override { return n_sinks_ + fill_; }
   int64_t room() const override { return std::numeric_limits<int64_t>::max() / 4; }
@@ -34,9 +35,11 @@ class WindowCache final : public LayerKvCache {
     out.segments.assign(static_cast<size_t>(shape_.n_heads) * 2, KvSegment{});
     for (int h = 0; h < shape_.n_heads; ++h) {
       KvSegment& sinks = out.segments[h * 2];
-      sinks.k = key(h, 0), sinks.v = value(h, 0), sinks.n = n_sinks_;
+      sinks.k = k_.row(at(h, 0)), sinks.v = v_.row(at(h, 0)), sinks.n = n_sinks_;
       KvSegment& ring = out.segments[h * 2 + 1];
-      ring.k = key(h, ns_), ring.v = value(h, ns_), ring.n = fill_;
+      ring.k = k_.row(at(h, ns_)), ring.v = v_.row(at(h, ns_)), ring.n = fill_;
+      sinks.k_type = ring.k_type = k_.type();
+      sinks.v_type = ring.v_type = v_.type();
       ring.pos_offset = ring_offset();
     }
   }
@@ -58,16 +61,18 @@ class WindowCache final : public LayerKvCache {
       index_[slot] = t_;
       for (int h = 0; h < shape_.n_heads; ++h) {
         const size_t src = (static_cast<size_t>(j) * shape_.n_heads + h) * hd;
-        std::memcpy(key(h, slot), k + src, hd * sizeof(float));
-        std::memcpy(value(h, slot), v + src, hd * sizeof(float));
-        rotator_.rotate(key(h, slot), virt - (p0 + j));
+        // Rotated in f32, then stored: one rounding per key.
+        std::copy(k + src, k + src + hd, key_.begin());
+        rotator_.rotate(key_.data(), virt - (p0 + j));
+        k_.store(at(h, slot), key_.data());
+        v_.store(at(h, slot), v + src);
       }
     }
   }
 
   void clear() override { n_sinks_ = 0, fill_ = 0, count_ = 0, t_ = 0; }
   size_t bytes() const override {
-    return (k_.size() + v_.size()) * sizeof(float) + index_.size() * sizeof(int64_t);
+    return k_.bytes() + v_.bytes() + index_.size() * sizeof(int64_t) + key_.size() * sizeof(float);
   }
 
   std::vector<SlotInfo> slots(int) const override {
@@ -80,14 +85,14 @@ class WindowCache final : public LayerKvCache {
 
  private:
   int64_t ring_offset() const { return n_sinks_ + fill_ - count_ - ns_; }
-  float* key(int h, int slot) { return &k_[(static_cast<size_t>(h) * (ns_ + s_) + slot) * shape_.head_dim]; }
-  float* value(int h, int slot) { return &v_[(static_cast<size_t>(h) * (ns_ + s_) + slot) * shape_.head_dim]; }
+  size_t at(int h, int slot) const { return static_cast<size_t>(h) * (ns_ + s_) + slot; }
 
   int ns_, s_;
   KvShape shape_;
   const KeyRotator& rotator_;
-  std::vector<float> k_, v_;     // [head][NS + S][head_dim]; slots NS.. are the ring
+  KvRows k_, v_;                 // [head][NS + S] rows; slots NS.. are the ring
   std::vector<int64_t> index_;   // stream index per slot (the same for every head)
+  std::vector<float> key_;       // [head_dim]: a key being rotated before it is stored
   int n_sinks_ = 0, fill_ = 0;
   int64_t count_ = 0;            // tokens that ever entered the ring
   int64_t t_ = 0;                // stream index of the next token

@@ -250,6 +250,8 @@ int run_bench(BenchFlags& f) {
                      {"cache", cache.policy},
                      {"cache_description", describe_cache(cache)},
                      {"attention", describe_attention(session.options())},
+                     {"type_k", cache.type_k},
+                     {"type_v", cache.type_v},
                      {"kv_bytes", session.kv_bytes()},
                      {"test", r.test},
                      {"n_prompt", r.n_prompt},
@@ -279,12 +281,14 @@ int run_bench(BenchFlags& f) {
   }
 
   const int w = static_cast<int>(std::max<size_t>(5, name.size()));
-  std::printf("| %-*s | %10s | %8s | %7s | %-8s | %14s | %20s | %8s | %7s |\n", w, "model", "size",
-              "params", "threads", "cache", "test", "t/s", "MB/step", "% limit");
-  std::printf("| %s | %s: | %s: | %s: | %s | %s: | %s: | %s: | %s: |\n",
+  std::printf("| %-*s | %10s | %8s | %7s | %-8s | %-6s | %-6s | %14s | %20s | %8s | %7s |\n", w,
+              "model", "size", "params", "threads", "cache", "type_k", "type_v", "test", "t/s",
+              "MB/step", "% limit");
+  std::printf("| %s | %s: | %s: | %s: | %s | %s | %s | %s: | %s: | %s: | %s: |\n",
               std::string(w, '-').c_str(), std::string(9, '-').c_str(),
               std::string(7, '-').c_str(), std::string(6, '-').c_str(),
-              std::string(8, '-').c_str(), std::string(13, '-').c_str(),
+              std::string(8, '-').c_str(), std::string(6, '-').c_str(),
+              std::string(6, '-').c_str(), std::string(13, '-').c_str(),
               std::string(19, '-').c_str(), std::string(7, '-').c_str(),
               std::string(6, '-').c_str());
   for (const Result& r : results) {
@@ -294,10 +298,10 @@ int run_bench(BenchFlags& f) {
         roofed ? fmt::format("{:.1f}", (roof.weight_bytes + r.kv_read_bytes) / 1e6) : "-";
     const std::string share = roofed ? fmt::format("{:.0f}%", 100 * roof.share(r)) : "-";
     // "±" is two bytes but one column: pad by hand.
-    std::printf("| %-*s | %10s | %7.1fM | %7d | %-8s | %14s | %21s | %8s | %7s |\n", w,
-                name.c_str(), format_bytes(model->weight_bytes()).c_str(), n_params / 1e6,
-                f.model.threads, cache.policy.c_str(), r.test.c_str(), ts.c_str(), mb.c_str(),
-                share.c_str());
+    std::printf("| %-*s | %10s | %7.1fM | %7d | %-8s | %-6s | %-6s | %14s | %21s | %8s | %7s |\n",
+                w, name.c_str(), format_bytes(model->weight_bytes()).c_str(), n_params / 1e6,
+                f.model.threads, cache.policy.c_str(), cache.type_k.c_str(), cache.type_v.c_str(),
+                r.test.c_str(), ts.c_str(), mb.c_str(), share.c_str());
   }
   std::printf("attention: %s\n", describe_attention(session.options()).c_str());
   if (const SparseStats st = session.sparse_stats(); st.sparse_calls > 0)

@@ -79,6 +79,13 @@ void add_cache_flags(CLI::App& app, CacheFlags& flags) {
   app.add_option("--sparse-refresh", s.refresh, "sparse: decode steps one selection serves");
   app.add_option("--sparse-min-keys", s.min_keys,
                  "sparse: a layer with fewer cached keys attends densely (exact)");
+  // -ctk and -ctv (llama.cpp's short forms) are rewritten to these before parsing (main.cc).
+  app.add_option("--cache-type-k", flags.type_k,
+                 "how cached keys are stored: f32, f16 or q8_0 (-ctk)")
+      ->check(CLI::IsMember({"f32", "f16", "q8_0"}));
+  app.add_option("--cache-type-v", flags.type_v,
+                 "how cached values are stored: f32, f16 or q8_0 (-ctv)")
+      ->check(CLI::IsMember({"f32", "f16", "q8_0"}));
 }
 
 void add_sampling_flags(CLI::App& app, SamplingFlags& flags) {
@@ -133,6 +140,8 @@ void validate(const CacheFlags& f) {
   flags.share_reduce = "--share-reduce";
   flags.unit_compete = "--unit-compete";
   flags.level_sizes = "--cascade-sizes";
+  flags.type_k = "--cache-type-k";
+  flags.type_v = "--cache-type-v";
   if (const std::string error = cache_config_error(cache_config(f), flags); !error.empty())
     usage_error("{}", error);
   if (f.attention == "sparse")
@@ -196,6 +205,8 @@ CacheConfig cache_config(const CacheFlags& f) {
     for (int w : c.level_sizes) c.size += w;
   }
   c.context = f.ctx_size;
+  c.type_k = f.type_k;
+  c.type_v = f.type_v;
   return c;
 }
 
@@ -233,7 +244,16 @@ std::string describe_attention(const SessionOptions& o) {
                      s.sinks, s.recent, s.top_chunks, s.chunk, s.refresh, s.min_keys);
 }
 
+// "keys f16, values q8_0"
+std::string describe_storage(const CacheConfig& c) {
+  return fmt::format("keys {}, values {}", c.type_k, c.type_v);
+}
+
 std::string describe_cache(const CacheConfig& c) {
+  return fmt::format("{}, {}", describe_policy(c), describe_storage(c));
+}
+
+std::string describe_policy(const CacheConfig& c) {
   if (c.policy == "full") return fmt::format("full (context {})", c.context);
   if (c.policy == "window") return fmt::format("window (sinks {} + {} slots)", c.sinks, c.size);
   const char* reduction = c.head_reduction_max ? "max" : "mean";
@@ -278,6 +298,8 @@ nlohmann::json cache_json(const CacheConfig& c, int stride) {
           {"value_norm", c.value_norm_weight},
           {"level_sizes", c.level_sizes},
           {"context", c.context},
+          {"type_k", c.type_k},
+          {"type_v", c.type_v},
           {"stride", stride}};
 }
 

@@ -62,6 +62,7 @@ struct CacheFlags {
   int stride = 512;
   std::string attention = "dense";  // dense | sparse (the global layers)
   SparseAttentionConfig sparse{};
+  std::string type_k = "f16", type_v = "f16";  // -ctk, -ctv
   // What messages call cache_size: a preset (--quick) sets it without the user typing the flag.
   std::string cache_size_name = "--cache-size";
 };
@@ -100,8 +101,10 @@ std::string read_prompt(const PromptFlags& flags);
 
 // "dense", or "sparse (sinks 64 + recent 512 + ...)".
 std::string describe_attention(const SessionOptions& options);
-// "cascade (sinks 64 + 2048 slots in 4 cascades, beta 0.9999)" and the like.
+// "cascade (sinks 64 + 2048 slots in 4 cascades, beta 0.9999), keys f16, values f16" and the like.
 std::string describe_cache(const CacheConfig& cache);
+// The policy part alone: "cascade (sinks 64 + 2048 slots in 4 cascades, beta 0.9999)".
+std::string describe_policy(const CacheConfig& cache);
 // The same as JSON, for --json reports.
 nlohmann::json cache_json(const CacheConfig& cache, int stride);
 

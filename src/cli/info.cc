@@ -74,6 +74,8 @@ int run_info(InfoFlags& f) {
                    {"bytes_per_token_global_layers_f32", c.kv_bytes_per_token_global()},
                    {"policy", options.cache.policy},
                    {"description", describe_cache(options.cache)},
+                   {"type_k", options.cache.type_k},
+                   {"type_v", options.cache.type_v},
                    {"bytes", kv_policy}};
   nlohmann::json meta = nlohmann::json::object();
   for (const auto& [key, value] : file.metadata()) meta[key] = value.to_display(f.max_array);

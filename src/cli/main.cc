@@ -20,14 +20,17 @@ int checked_exit(int code) {
   return 1;
 }
 
-// llama-server's two-letter short flags, which CLI11 cannot name: -np and -to become their long
-// forms before parsing.
+// llama.cpp's multi-letter short flags, which CLI11 cannot name: -np, -to, -ctk and -ctv become
+// their long forms before parsing.
 std::vector<char*> llama_style_flags(int argc, char** argv) {
   static char parallel[] = "--parallel", timeout[] = "--timeout";
+  static char type_k[] = "--cache-type-k", type_v[] = "--cache-type-v";
   std::vector<char*> args(argv, argv + argc);
   for (char*& a : args) {
     if (std::string(a) == "-np") a = parallel;
     if (std::string(a) == "-to") a = timeout;
+    if (std::string(a) == "-ctk") a = type_k;
+    if (std::string(a) == "-ctv") a = type_v;
   }
   return args;
 }

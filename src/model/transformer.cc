@@ -50,7 +50,8 @@ std::vector<std::unique_ptr<LayerKvCache>> Transformer::make_caches(
   std::vector<std::unique_ptr<LayerKvCache>> caches;
   for (int l = 0, g = 0; l < config_.n_layers; ++l) {
     if (config_.layer_is_local[l])
-      caches.push_back(make_native_window_cache(config_.sliding_window, shape, ropes_[l]));
+      caches.push_back(
+          make_native_window_cache(config_.sliding_window, with_storage(shape, policy), ropes_[l]));
     else
       caches.push_back(std::move(global[static_cast<size_t>(g++)]));
   }
@@ -59,8 +60,10 @@ std::vector<std::unique_ptr<LayerKvCache>> Transformer::make_caches(
 
 uint64_t Transformer::kv_bytes(const CacheConfig& policy) const {
   constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
-  const uint64_t per_slot = static_cast<uint64_t>(config_.n_kv_heads) * config_.head_dim * 2 *
-                            sizeof(float);
+  const KvShape shape = with_storage(KvShape{config_.n_kv_heads, config_.head_dim}, policy);
+  const uint64_t per_slot = static_cast<uint64_t>(config_.n_kv_heads) *
+                            (kv_row_bytes(shape.k_type, shape.head_dim) +
+                             kv_row_bytes(shape.v_type, shape.head_dim));
   uint64_t total = 0;
   for (int l = 0; l < config_.n_layers; ++l) {
     const int64_t slots = config_.layer_is_local[l] ? config_.sliding_window : cache_slots(policy);

@@ -12,30 +12,37 @@
 #include <hwy/highway.h>
 #include <hwy/contrib/math/math-inl.h>
 
+#include <cstring>
+
+#include "ops/kv_row-inl.h"
+#include "quant/fp16.h"
+#include "quant/kv_storage.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace kvc {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// out[i] = scale * dot(q, k + i * stride) for i in [0, n).
-void Logits(const float* HWY_RESTRICT q, const float* HWY_RESTRICT k, size_t stride, int n,
+// out[i] = scale * dot(q, key row i), rows `stride` bytes apart, for i in [0, n).
+template <class Row>
+void Logits(const float* HWY_RESTRICT q, const uint8_t* HWY_RESTRICT k, size_t stride, int n,
             int hd, float scale, float* HWY_RESTRICT out) {
   const hn::ScalableTag<float> d;
   const int N = static_cast<int>(hn::Lanes(d));
   int i = 0;
   if (hd % N == 0) {
     for (; i + 4 <= n; i += 4) {
-      const float* k0 = k + i * stride;
-      const float* k1 = k0 + stride;
-      const float* k2 = k1 + stride;
-      const float* k3 = k2 + stride;
+      const uint8_t* k0 = k + i * stride;
+      const uint8_t* k1 = k0 + stride;
+      const uint8_t* k2 = k1 + stride;
+      const uint8_t* k3 = k2 + stride;
       auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
       for (int x = 0; x < hd; x += N) {
         const auto qv = hn::LoadU(d, q + x);
-        a0 = hn::MulAdd(qv, hn::LoadU(d, k0 + x), a0);
-        a1 = hn::MulAdd(qv, hn::LoadU(d, k1 + x), a1);
-        a2 = hn::MulAdd(qv, hn::LoadU(d, k2 + x), a2);
-        a3 = hn::MulAdd(qv, hn::LoadU(d, k3 + x), a3);
+        a0 = hn::MulAdd(qv, Row::Load(d, k0, x), a0);
+        a1 = hn::MulAdd(qv, Row::Load(d, k1, x), a1);
+        a2 = hn::MulAdd(qv, Row::Load(d, k2, x), a2);
+        a3 = hn::MulAdd(qv, Row::Load(d, k3, x), a3);
       }
       out[i] = hn::GetLane(hn::SumOfLanes(d, a0)) * scale;
       out[i + 1] = hn::GetLane(hn::SumOfLanes(d, a1)) * scale;
@@ -43,28 +50,29 @@ void Logits(const float* HWY_RESTRICT q, const float* HWY_RESTRICT k, size_t str
       out[i + 3] = hn::GetLane(hn::SumOfLanes(d, a3)) * scale;
     }
     for (; i < n; ++i) {
-      const float* ki = k + i * stride;
+      const uint8_t* ki = k + i * stride;
       auto a = hn::Zero(d);
-      for (int x = 0; x < hd; x += N) a = hn::MulAdd(hn::LoadU(d, q + x), hn::LoadU(d, ki + x), a);
+      for (int x = 0; x < hd; x += N) a = hn::MulAdd(hn::LoadU(d, q + x), Row::Load(d, ki, x), a);
       out[i] = hn::GetLane(hn::SumOfLanes(d, a)) * scale;
     }
     return;
   }
   for (; i < n; ++i) {
     float s = 0.0f;
-    for (int x = 0; x < hd; ++x) s += q[x] * k[i * stride + x];
+    for (int x = 0; x < hd; ++x) s += q[x] * Row::At(k + i * stride, x);
     out[i] = s * scale;
   }
 }
 
-// out += sum_i p[i] * v[i * stride], with out held in registers a few vectors at a time.
-void AddScaled(const float* HWY_RESTRICT p, const float* HWY_RESTRICT v, size_t stride, int n,
+// out += sum_i p[i] * value row i, with out held in registers a few vectors at a time.
+template <class Row>
+void AddScaled(const float* HWY_RESTRICT p, const uint8_t* HWY_RESTRICT v, size_t stride, int n,
                int hd, float* HWY_RESTRICT out) {
   const hn::ScalableTag<float> d;
   const int N = static_cast<int>(hn::Lanes(d));
   if (hd % N != 0) {
     for (int i = 0; i < n; ++i)
-      for (int x = 0; x < hd; ++x) out[x] += p[i] * v[i * stride + x];
+      for (int x = 0; x < hd; ++x) out[x] += p[i] * Row::At(v + i * stride, x);
     return;
   }
   int x0 = 0;
@@ -73,11 +81,11 @@ void AddScaled(const float* HWY_RESTRICT p, const float* HWY_RESTRICT v, size_t 
     auto a2 = hn::LoadU(d, out + x0 + 2 * N), a3 = hn::LoadU(d, out + x0 + 3 * N);
     for (int i = 0; i < n; ++i) {
       const auto pv = hn::Set(d, p[i]);
-      const float* vi = v + i * stride + x0;
-      a0 = hn::MulAdd(pv, hn::LoadU(d, vi), a0);
-      a1 = hn::MulAdd(pv, hn::LoadU(d, vi + N), a1);
-      a2 = hn::MulAdd(pv, hn::LoadU(d, vi + 2 * N), a2);
-      a3 = hn::MulAdd(pv, hn::LoadU(d, vi + 3 * N), a3);
+      const uint8_t* vi = v + i * stride;
+      a0 = hn::MulAdd(pv, Row::Load(d, vi, x0), a0);
+      a1 = hn::MulAdd(pv, Row::Load(d, vi, x0 + N), a1);
+      a2 = hn::MulAdd(pv, Row::Load(d, vi, x0 + 2 * N), a2);
+      a3 = hn::MulAdd(pv, Row::Load(d, vi, x0 + 3 * N), a3);
     }
     hn::StoreU(a0, d, out + x0);
     hn::StoreU(a1, d, out + x0 + N);
@@ -86,48 +94,49 @@ void AddScaled(const float* HWY_RESTRICT p, const float* HWY_RESTRICT v, size_t 
   }
   for (; x0 < hd; x0 += N) {
     auto a = hn::LoadU(d, out + x0);
-    for (int i = 0; i < n; ++i) a = hn::MulAdd(hn::Set(d, p[i]), hn::LoadU(d, v + i * stride + x0), a);
+    for (int i = 0; i < n; ++i) a = hn::MulAdd(hn::Set(d, p[i]), Row::Load(d, v + i * stride, x0), a);
     hn::StoreU(a, d, out + x0);
   }
 }
 
-// The same for M queries at once: out[t][i] = scale * dot(q[t], k + i * stride). Each key is
+// The same for M queries at once: out[t][i] = scale * dot(q[t], key row i). Each key is
 // loaded once for all M, so prefill reads the cached keys once per block of tokens instead of
 // once per token. Requires hd % Lanes == 0.
-template <int M>
-void LogitsBlockM(const float* const* q, const float* HWY_RESTRICT k, size_t stride, int n, int hd,
+template <class Row, int M>
+void LogitsBlockM(const float* const* q, const uint8_t* HWY_RESTRICT k, size_t stride, int n, int hd,
                   float scale, float* const* out) {
   const hn::ScalableTag<float> d;
   const int N = static_cast<int>(hn::Lanes(d));
   for (int i = 0; i < n; ++i) {
-    const float* ki = k + i * stride;
+    const uint8_t* ki = k + i * stride;
     hn::Vec<decltype(d)> acc[M];
     for (int t = 0; t < M; ++t) acc[t] = hn::Zero(d);
     for (int x = 0; x < hd; x += N) {
-      const auto kv = hn::LoadU(d, ki + x);
+      const auto kv = Row::Load(d, ki, x);
       for (int t = 0; t < M; ++t) acc[t] = hn::MulAdd(hn::LoadU(d, q[t] + x), kv, acc[t]);
     }
     for (int t = 0; t < M; ++t) out[t][i] = hn::GetLane(hn::SumOfLanes(d, acc[t])) * scale;
   }
 }
 
-void LogitsBlock(const float* const* q, int m, const float* HWY_RESTRICT k, size_t stride, int n,
-                 int hd, float scale, float* const* out) {
+template <class Row>
+void LogitsBlockT(const float* const* q, int m, const uint8_t* HWY_RESTRICT k, size_t stride, int n,
+                  int hd, float scale, float* const* out) {
   const int N = static_cast<int>(hn::Lanes(hn::ScalableTag<float>()));
   if (hd % N != 0 || m == 1) {
-    for (int t = 0; t < m; ++t) Logits(q[t], k, stride, n, hd, scale, out[t]);
+    for (int t = 0; t < m; ++t) Logits<Row>(q[t], k, stride, n, hd, scale, out[t]);
     return;
   }
   switch (m) {
-    case 2: return LogitsBlockM<2>(q, k, stride, n, hd, scale, out);
-    case 3: return LogitsBlockM<3>(q, k, stride, n, hd, scale, out);
-    default: return LogitsBlockM<4>(q, k, stride, n, hd, scale, out);
+    case 2: return LogitsBlockM<Row, 2>(q, k, stride, n, hd, scale, out);
+    case 3: return LogitsBlockM<Row, 3>(q, k, stride, n, hd, scale, out);
+    default: return LogitsBlockM<Row, 4>(q, k, stride, n, hd, scale, out);
   }
 }
 
-// out[t] += sum_i p[t][i] * v[i * stride] for M rows at once: each value row is loaded once.
-template <int M>
-void AddScaledBlockM(const float* const* p, const float* HWY_RESTRICT v, size_t stride, int n, int hd,
+// out[t] += sum_i p[t][i] * value row i for M rows at once: each value row is loaded once.
+template <class Row, int M>
+void AddScaledBlockM(const float* const* p, const uint8_t* HWY_RESTRICT v, size_t stride, int n, int hd,
                      float* const* out) {
   const hn::ScalableTag<float> d;
   const int N = static_cast<int>(hn::Lanes(d));
@@ -139,9 +148,9 @@ void AddScaledBlockM(const float* const* p, const float* HWY_RESTRICT v, size_t 
       b[t] = two ? hn::LoadU(d, out[t] + x0 + N) : hn::Zero(d);
     }
     for (int i = 0; i < n; ++i) {
-      const float* vi = v + i * stride + x0;
-      const auto v0 = hn::LoadU(d, vi);
-      const auto v1 = two ? hn::LoadU(d, vi + N) : hn::Zero(d);
+      const uint8_t* vi = v + i * stride;
+      const auto v0 = Row::Load(d, vi, x0);
+      const auto v1 = two ? Row::Load(d, vi, x0 + N) : hn::Zero(d);
       for (int t = 0; t < M; ++t) {
         const auto pv = hn::Set(d, p[t][i]);
         a[t] = hn::MulAdd(pv, v0, a[t]);
@@ -155,18 +164,50 @@ void AddScaledBlockM(const float* const* p, const float* HWY_RESTRICT v, size_t 
   }
 }
 
-void AddScaledBlock(const float* const* p, int m, const float* HWY_RESTRICT v, size_t stride, int n,
-                    int hd, float* const* out) {
+template <class Row>
+void AddScaledBlockT(const float* const* p, int m, const uint8_t* HWY_RESTRICT v, size_t stride, int n,
+                     int hd, float* const* out) {
   const int N = static_cast<int>(hn::Lanes(hn::ScalableTag<float>()));
   if (hd % N != 0 || m == 1) {
-    for (int t = 0; t < m; ++t) AddScaled(p[t], v, stride, n, hd, out[t]);
+    for (int t = 0; t < m; ++t) AddScaled<Row>(p[t], v, stride, n, hd, out[t]);
     return;
   }
   switch (m) {
-    case 2: return AddScaledBlockM<2>(p, v, stride, n, hd, out);
-    case 3: return AddScaledBlockM<3>(p, v, stride, n, hd, out);
-    default: return AddScaledBlockM<4>(p, v, stride, n, hd, out);
+    case 2: return AddScaledBlockM<Row, 2>(p, v, stride, n, hd, out);
+    case 3: return AddScaledBlockM<Row, 3>(p, v, stride, n, hd, out);
+    default: return AddScaledBlockM<Row, 4>(p, v, stride, n, hd, out);
   }
+}
+
+// The exported kernels: the row format is chosen once per call (per segment), outside the loops.
+void LogitsBlock(KvType type, const float* const* q, int m, const uint8_t* k, size_t stride, int n,
+                 int hd, float scale, float* const* out) {
+  switch (type) {
+    case KvType::kF16: return LogitsBlockT<F16Row>(q, m, k, stride, n, hd, scale, out);
+    case KvType::kQ8_0: return LogitsBlockT<Q8_0Row>(q, m, k, stride, n, hd, scale, out);
+    case KvType::kF32: break;
+  }
+  LogitsBlockT<F32Row>(q, m, k, stride, n, hd, scale, out);
+}
+
+void AddScaledBlock(KvType type, const float* const* p, int m, const uint8_t* v, size_t stride,
+                    int n, int hd, float* const* out) {
+  switch (type) {
+    case KvType::kF16: return AddScaledBlockT<F16Row>(p, m, v, stride, n, hd, out);
+    case KvType::kQ8_0: return AddScaledBlockT<Q8_0Row>(p, m, v, stride, n, hd, out);
+    case KvType::kF32: break;
+  }
+  AddScaledBlockT<F32Row>(p, m, v, stride, n, hd, out);
+}
+
+// The chunk's own keys and values are f32, heads interleaved: `stride` floats apart.
+void LogitsF32(const float* q, const float* k, size_t stride, int n, int hd, float scale,
+               float* out) {
+  Logits<F32Row>(q, reinterpret_cast<const uint8_t*>(k), stride * sizeof(float), n, hd, scale, out);
+}
+
+void AddScaledF32(const float* p, const float* v, size_t stride, int n, int hd, float* out) {
+  AddScaled<F32Row>(p, reinterpret_cast<const uint8_t*>(v), stride * sizeof(float), n, hd, out);
 }
 
 float RowMax(const float* HWY_RESTRICT x, int n) {
@@ -217,8 +258,8 @@ HWY_AFTER_NAMESPACE();
 
 namespace kvc {
 
-HWY_EXPORT(Logits);
-HWY_EXPORT(AddScaled);
+HWY_EXPORT(LogitsF32);
+HWY_EXPORT(AddScaledF32);
 HWY_EXPORT(LogitsBlock);
 HWY_EXPORT(AddScaledBlock);
 HWY_EXPORT(RowMax);
@@ -357,7 +398,8 @@ void attention(const AttentionArgs& a) {
             qr[r] = qrot + (static_cast<size_t>(s) * n + tok[r]) * q_token + head[r] * hd;
             seg_row[r] = row[r] + begin[s];
           }
-          HWY_DYNAMIC_DISPATCH(LogitsBlock)(qr, m, seg.k, hd, seg.n, hd, a.scale, seg_row);
+          HWY_DYNAMIC_DISPATCH(LogitsBlock)(seg.k_type, qr, m, seg.k, kv_row_bytes(seg.k_type, hd),
+                                            seg.n, hd, a.scale, seg_row);
           if (a.window > 0 && seg.pos)
             for (int r = 0; r < m; ++r)
               for (int i = 0; i < seg.n; ++i)
@@ -371,12 +413,14 @@ void attention(const AttentionArgs& a) {
           qc[r] = qrot + (static_cast<size_t>(S) * n + tok[r]) * q_token + head[r] * hd;
           dst[r] = row[r] + begin[S];
         }
-        HWY_DYNAMIC_DISPATCH(LogitsBlock)(qc, m, a.k_chunk + g * hd, chunk_stride, shared, hd, a.scale, dst);
+        HWY_DYNAMIC_DISPATCH(LogitsBlock)(KvType::kF32, qc, m,
+                                          reinterpret_cast<const uint8_t*>(a.k_chunk + g * hd),
+                                          chunk_stride * sizeof(float), shared, hd, a.scale, dst);
         float inv[kRows];
         for (int r = 0; r < m; ++r) {
           const int j = tok[r];
           const int n_keys = begin[S] + j + 1;
-          HWY_DYNAMIC_DISPATCH(Logits)(qc[r], a.k_chunk + shared * chunk_stride + g * hd, chunk_stride,
+          HWY_DYNAMIC_DISPATCH(LogitsF32)(qc[r], a.k_chunk + shared * chunk_stride + g * hd, chunk_stride,
                                        j + 1 - shared, hd, a.scale, dst[r] + shared);
           if (a.window > 0)
             for (int k = 0; k <= j - a.window; ++k) dst[r][k] = -HUGE_VALF;
@@ -392,13 +436,16 @@ void attention(const AttentionArgs& a) {
           const KvSegment& seg = a.view->at(g, s);
           if (seg.n == 0) continue;
           for (int r = 0; r < m; ++r) p[r] = row[r] + begin[s];
-          HWY_DYNAMIC_DISPATCH(AddScaledBlock)(p, m, seg.v, hd, seg.n, hd, out);
+          HWY_DYNAMIC_DISPATCH(AddScaledBlock)(seg.v_type, p, m, seg.v, kv_row_bytes(seg.v_type, hd),
+                                               seg.n, hd, out);
         }
         for (int r = 0; r < m; ++r) p[r] = dst[r];
-        HWY_DYNAMIC_DISPATCH(AddScaledBlock)(p, m, a.v_chunk + g * hd, chunk_stride, shared, hd, out);
+        HWY_DYNAMIC_DISPATCH(AddScaledBlock)(KvType::kF32, p, m,
+                                             reinterpret_cast<const uint8_t*>(a.v_chunk + g * hd),
+                                             chunk_stride * sizeof(float), shared, hd, out);
         for (int r = 0; r < m; ++r) {
           const int j = tok[r];
-          HWY_DYNAMIC_DISPATCH(AddScaled)(dst[r] + shared, a.v_chunk + shared * chunk_stride + g * hd,
+          HWY_DYNAMIC_DISPATCH(AddScaledF32)(dst[r] + shared, a.v_chunk + shared * chunk_stride + g * hd,
                                           chunk_stride, j + 1 - shared, hd, out[r]);
           for (int x = 0; x < hd; ++x) out[r][x] *= inv[r];
           if (a.want_mass)
@@ -466,6 +513,19 @@ void attention_reference(const AttentionArgs& a) {
   const std::vector<float> w = ema_weights(n, a.beta);
   if (a.want_mass && a.chunk_mass) std::fill(a.chunk_mass, a.chunk_mass + static_cast<size_t>(nkv) * n, 0.0f);
 
+  // The cached keys and values decoded to f32 once, the way the storage codec defines them.
+  std::vector<std::vector<float>> keys(static_cast<size_t>(nkv) * S), values_f32(keys.size());
+  for (int g = 0; g < nkv; ++g)
+    for (int s = 0; s < S; ++s) {
+      const KvSegment& seg = a.view->at(g, s);
+      std::vector<float>& k = keys[static_cast<size_t>(g) * S + s];
+      std::vector<float>& v = values_f32[static_cast<size_t>(g) * S + s];
+      k.resize(static_cast<size_t>(seg.n) * hd), v.resize(k.size());
+      for (int i = 0; i < seg.n; ++i) {
+        kv_decode_row(seg.k_type, seg.k + i * kv_row_bytes(seg.k_type, hd), hd, &k[static_cast<size_t>(i) * hd]);
+        kv_decode_row(seg.v_type, seg.v + i * kv_row_bytes(seg.v_type, hd), hd, &v[static_cast<size_t>(i) * hd]);
+      }
+    }
   // Probabilities per [token][query head][key]; keys: every segment slot, then the chunk.
   std::vector<std::vector<std::vector<double>>> prob(n, std::vector<std::vector<double>>(nq));
   for (int j = 0; j < n; ++j) {
@@ -488,8 +548,10 @@ void attention_reference(const AttentionArgs& a) {
         const KvSegment& seg = a.view->at(g, s);
         std::copy(q, q + hd, qr.begin());
         if (a.rope) a.rope->apply(qr.data(), qpos - seg.pos_offset);
+        const float* k = keys[static_cast<size_t>(g) * S + s].data();
+        const float* v = values_f32[static_cast<size_t>(g) * S + s].data();
         for (int i = 0; i < seg.n; ++i)
-          add_key(qr.data(), seg.k + static_cast<size_t>(i) * hd, seg.v + static_cast<size_t>(i) * hd,
+          add_key(qr.data(), k + static_cast<size_t>(i) * hd, v + static_cast<size_t>(i) * hd,
                   a.window > 0 && seg.pos && qpos - seg.pos[i] >= a.window);
       }
       std::copy(q, q + hd, qr.begin());

@@ -41,9 +41,11 @@ struct AttentionArgs {
   const std::atomic<bool>* cancel = nullptr;
 };
 
-// The fast kernel.
+// The fast kernel: SIMD dot products that read the cached keys and values as stored (f32, f16,
+// q8_0; KvSegment::k_type, v_type), converting a vector at a time, never a copy of the cache.
 void attention(const AttentionArgs& args);
-// Plain loops, for tests.
+// Plain loops in double over the rows decoded by the storage codec (quant/kv_storage.h), for
+// tests: the fast kernel must match it.
 void attention_reference(const AttentionArgs& args);
 
 }  // namespace kvc

@@ -29,9 +29,10 @@ void ScoreChunks(const ChunkQueries& q, const KeyRange* chunks, int n_chunks, in
     const float* const* rows = q.rows + static_cast<size_t>(chunk.seg) * q.n_rows;
     const int count = std::min(samples, chunk.size());
     for (int i = 0; i < count; ++i) {
-      const float* key = seg.k + static_cast<size_t>(sample_slot(chunk, i, count)) * q.head_dim;
+      const uint8_t* key = seg.k + static_cast<size_t>(sample_slot(chunk, i, count)) *
+                                       kv_row_bytes(seg.k_type, q.head_dim);
       for (int r0 = 0; r0 < q.n_rows; r0 += kMaxRows)
-        KeyRowDots(rows + r0, std::min(kMaxRows, q.n_rows - r0), key, q.head_dim,
+        KeyRowDots(seg.k_type, rows + r0, std::min(kMaxRows, q.n_rows - r0), key, q.head_dim,
                    logits.data() + static_cast<size_t>(i) * q.n_rows + r0);
     }
     float best = -HUGE_VALF;
@@ -67,12 +68,14 @@ void score_chunks_reference(const ChunkQueries& q, std::span<const KeyRange> chu
     const KeyRange& chunk = chunks[c];
     const KvSegment& seg = q.view->at(q.head, chunk.seg);
     const int count = std::min(samples, chunk.size());
+    std::vector<float> key_row;
     double best = -INFINITY;
     for (int r = 0; r < q.n_rows; ++r) {
       const float* row = q.rows[static_cast<size_t>(chunk.seg) * q.n_rows + r];
       double sum = 0;
       for (int i = 0; i < count; ++i) {
-        const float* key = seg.k + static_cast<size_t>(sample_slot(chunk, i, count)) * q.head_dim;
+        const float* key =
+            kv_decoded_row(seg.k_type, seg.k, sample_slot(chunk, i, count), q.head_dim, key_row);
         double dot = 0;
         for (int x = 0; x < q.head_dim; ++x) dot += static_cast<double>(row[x]) * key[x];
         sum += std::exp(q.scale * dot);

@@ -68,11 +68,13 @@ void AttendRows(const sparse_detail::RowsTask& t) {
     std::fill(t.out[r], t.out[r] + hd, 0.0f);
   }
   int at = 0;  // keys attended so far: the logits' column
-  auto attend = [&](const float* const* q, const float* k, const float* v, size_t stride, int n) {
+  // Keys and values as stored: rows k_stride and v_stride bytes apart.
+  auto attend = [&](const float* const* q, const uint8_t* k, KvType k_type, size_t k_stride,
+                    const uint8_t* v, KvType v_type, size_t v_stride, int n) {
     for (int i0 = 0; i0 < n; i0 += kTile) {
       const int nt = std::min(kTile, n - i0);
       for (int i = 0; i < nt; ++i) {
-        KeyRowDots(q, m, k + (i0 + i) * stride, hd, dots);
+        KeyRowDots(k_type, q, m, k + (i0 + i) * k_stride, hd, dots);
         for (int r = 0; r < m; ++r) l[r][i] = dots[r] * t.scale;
       }
       for (int r = 0; r < m; ++r) {
@@ -97,18 +99,21 @@ void AttendRows(const sparse_detail::RowsTask& t) {
         }
         sum[r] += hn::GetLane(hn::SumOfLanes(d, sv));
       }
-      AddValueRows(prow, m, v + i0 * stride, stride, nt, hd, t.out);
+      AddValueRows(v_type, prow, m, v + i0 * v_stride, v_stride, nt, hd, t.out);
       at += nt;
     }
   };
   for (int x = 0; x < t.n_ranges; ++x) {
     const KeyRange& rg = t.ranges[x];
     const KvSegment& seg = t.view->at(t.head, rg.seg);
-    const size_t first = static_cast<size_t>(rg.begin) * hd;
-    attend(t.q + static_cast<size_t>(rg.seg) * m, seg.k + first, seg.v + first, hd, rg.size());
+    const size_t kb = kv_row_bytes(seg.k_type, hd), vb = kv_row_bytes(seg.v_type, hd);
+    attend(t.q + static_cast<size_t>(rg.seg) * m, seg.k + rg.begin * kb, seg.k_type, kb,
+           seg.v + rg.begin * vb, seg.v_type, vb, rg.size());
   }
-  attend(t.q + static_cast<size_t>(t.n_seg) * m, t.k_chunk, t.v_chunk, t.chunk_stride,
-         t.n_chunk_keys);
+  const size_t chunk_bytes = t.chunk_stride * sizeof(float);  // the chunk's own rows are f32
+  attend(t.q + static_cast<size_t>(t.n_seg) * m, reinterpret_cast<const uint8_t*>(t.k_chunk),
+         KvType::kF32, chunk_bytes, reinterpret_cast<const uint8_t*>(t.v_chunk), KvType::kF32,
+         chunk_bytes, t.n_chunk_keys);
   for (int r = 0; r < m; ++r) {
     const float inv = 1.0f / sum[r];
     for (int x = 0; x < hd; ++x) t.out[r][x] *= inv;
@@ -239,6 +244,7 @@ void measure_recall(const AttentionArgs& a, const Layout& L, int g, const QRow& 
   std::vector<double> p(static_cast<size_t>(T) + 1);
   for (int h = 0; h < group; ++h) {
     const int qh = g * group + h;
+    std::vector<float> key_row(static_cast<size_t>(hd));
     auto logit = [&](const float* q, const float* k) {
       double dot = 0;
       for (int x = 0; x < hd; ++x) dot += static_cast<double>(q[x]) * k[x];
@@ -247,7 +253,8 @@ void measure_recall(const AttentionArgs& a, const Layout& L, int g, const QRow& 
     };
     for (int s = 0; s < S; ++s) {
       const KvSegment& seg = a.view->at(g, s);
-      for (int x = 0; x < seg.n; ++x) p[L.of(g)[s] + x] = logit(qrow(s, 0, qh), seg.k + static_cast<size_t>(x) * hd);
+      for (int x = 0; x < seg.n; ++x)
+        p[L.of(g)[s] + x] = logit(qrow(s, 0, qh), kv_decoded_row(seg.k_type, seg.k, x, hd, key_row));
     }
     p[T] = logit(qrow(S, 0, qh), a.k_chunk + static_cast<size_t>(g) * hd);
     const double mx = *std::max_element(p.begin(), p.end());
@@ -395,7 +402,8 @@ void run(const AttentionArgs& a, const SparseAttentionConfig& c, SparseSelection
           } else {
             dlogit.assign(static_cast<size_t>(m) * n_keys, 0.0);
             for (int r = 0; r < m; ++r) {
-              std::vector<const float*> values;
+              std::vector<float> values;  // [n_keys][hd], decoded
+              std::vector<float> key_row(static_cast<size_t>(hd)), value_row(key_row.size());
               int i = 0;
               auto key = [&](const float* q, const float* k, const float* v) {
                 double dot = 0;
@@ -403,13 +411,13 @@ void run(const AttentionArgs& a, const SparseAttentionConfig& c, SparseSelection
                 double lg = dot * a.scale;
                 if (a.softcap > 0.0f) lg = a.softcap * std::tanh(lg / a.softcap);
                 dlogit[static_cast<size_t>(r) * n_keys + i++] = lg;
-                values.push_back(v);
+                values.insert(values.end(), v, v + hd);
               };
               for (const KeyRange& rg : ranges) {
                 const KvSegment& seg = a.view->at(g, rg.seg);
                 for (int x = rg.begin; x < rg.end; ++x)
-                  key(qrow(rg.seg, j, qh0 + r), seg.k + static_cast<size_t>(x) * hd,
-                      seg.v + static_cast<size_t>(x) * hd);
+                  key(qrow(rg.seg, j, qh0 + r), kv_decoded_row(seg.k_type, seg.k, x, hd, key_row),
+                      kv_decoded_row(seg.v_type, seg.v, x, hd, value_row));
               }
               for (int k = 0; k <= j; ++k)
                 key(qrow(S, j, qh0 + r), a.k_chunk + k * chunk_stride + static_cast<size_t>(g) * hd,
@@ -421,7 +429,7 @@ void run(const AttentionArgs& a, const SparseAttentionConfig& c, SparseSelection
               std::vector<double> o(hd, 0.0);
               for (int x = 0; x < n_keys; ++x) {
                 lr[x] /= total;
-                for (int y = 0; y < hd; ++y) o[y] += lr[x] * values[x][y];
+                for (int y = 0; y < hd; ++y) o[y] += lr[x] * values[static_cast<size_t>(x) * hd + y];
               }
               for (int y = 0; y < hd; ++y) out[r][y] = static_cast<float>(o[y]);
             }

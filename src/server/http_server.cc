@@ -212,6 +212,8 @@ json HttpServer::Impl::props() const {
             {"size", cache.size},
             {"cascades", cache.cascades},
             {"context", cache.context},
+            {"type_k", cache.type_k},
+            {"type_v", cache.type_v},
             {"stride", options.session.stride}}},
           {"session_bytes", model.transformer().kv_bytes(cache)},
           {"max_sessions", std::max(options.max_sessions, options.parallel)},

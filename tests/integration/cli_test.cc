@@ -322,8 +322,8 @@ TEST_F(CliWithModel, InfoJsonDescribesTheModel) {
   EXPECT_EQ(j["hyperparameters"]["vocab_size"], 49152);
   // 30 layers x 3 KV heads x 64 dims x (K + V) x 4 bytes.
   EXPECT_EQ(j["kv_cache"]["bytes_per_token_all_layers_f32"], 30 * 3 * 64 * 2 * 4);
-  // The default cascade: 64 sinks + 2048 slots per layer.
-  EXPECT_EQ(j["kv_cache"]["bytes"], size_t{64 + 2048} * 30 * 3 * 64 * 2 * 4);
+  // The default cascade: 64 sinks + 2048 slots per layer, keys and values in f16.
+  EXPECT_EQ(j["kv_cache"]["bytes"], size_t{64 + 2048} * 30 * 3 * 64 * 2 * 2);
   EXPECT_GT(j["tensors"]["count"].get<int>(), 100);
   EXPECT_TRUE(j["metadata"].contains("general.architecture"));
 }
@@ -479,6 +479,51 @@ TEST_F(CliWithModel, SpanCascadeStreams) {
   EXPECT_EQ(j["n_generated"], 300);
   EXPECT_EQ(j["cache"]["unit"], "span");
   EXPECT_EQ(j["cache"]["level_sizes"].size(), 5u);
+}
+
+// -ctk/-ctv (--cache-type-k/-v) on every subcommand that runs the model: a type the cache cannot
+// store exits 2 before the model is opened, naming the flag.
+TEST_F(Cli, BadCacheTypesExit2) {
+  for (const char* cmd : {"generate -p hi", "info", "bench", "chat", "perplexity -f /x.txt",
+                          "passkey", "serve"}) {
+    SCOPED_TRACE(cmd);
+    const std::string base = std::string(cmd) + " -m /nonexistent.gguf ";
+    const Result k = run(base + "--cache-type-k q4_0");
+    EXPECT_EQ(k.code, 2);
+    EXPECT_NE(k.err.find("--cache-type-k"), std::string::npos) << k.err;
+    const Result v = run(base + "-ctv bf16");
+    EXPECT_EQ(v.code, 2);
+    EXPECT_NE(v.err.find("--cache-type-v"), std::string::npos) << v.err;
+    EXPECT_EQ(run(base + "-ctk").code, 2) << "a type is required";
+    EXPECT_EQ(run(base + "-ctk F16").code, 2) << "names are lower case, as llama.cpp's";
+  }
+}
+
+// The storage types reach the cache: info reports them and the bytes they take, and every
+// policy generates with q8_0 keys and f32 values.
+TEST_F(CliWithModel, CacheTypesReachTheCache) {
+  auto info = [&](const std::string& flags) {
+    const Result r = run("info -m '" + kSmolLM + "' --json " + flags);
+    EXPECT_EQ(r.code, 0) << r.err;
+    return nlohmann::json::parse(r.out)["kv_cache"];
+  };
+  const auto f16 = info(""), f32 = info("-ctk f32 -ctv f32"), q8 = info("-ctk q8_0 -ctv q8_0");
+  EXPECT_EQ(f16["type_k"], "f16");
+  EXPECT_EQ(f16["type_v"], "f16");
+  EXPECT_EQ(q8["type_k"], "q8_0");
+  EXPECT_EQ(f32["bytes"].get<uint64_t>(), 2 * f16["bytes"].get<uint64_t>());
+  EXPECT_EQ(q8["bytes"].get<uint64_t>() * 64, f16["bytes"].get<uint64_t>() * 34);  // 68 of 128 bytes a row
+  for (const char* policy : {"full", "window", "cascade", "h2o"}) {
+    SCOPED_TRACE(policy);
+    const Result r = run("generate -m '" + kSmolLM + "' -p 'Once upon a time' --temp 0 -n 80 " +
+                         "--ignore-eos --sinks 4 --cache-size 32 -c 256 -t 2 --json " +
+                         "--cache " + policy + " -ctk q8_0 --cache-type-v f32");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["n_generated"], 80);
+    EXPECT_EQ(j["cache"]["type_k"], "q8_0");
+    EXPECT_EQ(j["cache"]["type_v"], "f32");
+  }
 }
 
 TEST_F(Cli, BadSpanAndPasskeyFlagsExit2) {

@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "cache/kv_cache.h"
+#include "support/kv_f32_rows.h"
 #include "ops/rope.h"
 
 namespace kvc {
@@ -105,6 +106,7 @@ void run_against_reference(const Setting& st, int steps, uint64_t seed) {
   NoRotation none;
   CacheConfig cfg;
   cfg.policy = "cascade", cfg.sinks = st.ns, cfg.size = st.s, cfg.cascades = st.c, cfg.beta = st.beta;
+  cfg = f32_storage(cfg);  // keys carry stream indices, read back exactly
   auto cache = make_layer_cache(cfg, {H, hd}, none);
   RefCascade ref(st.ns, st.s, st.c, st.beta, H);
   std::mt19937 rng(static_cast<uint32_t>(seed));
@@ -118,7 +120,7 @@ void run_against_reference(const Setting& st, int steps, uint64_t seed) {
         const KvSegment& sg = view.at(h, sgi);
         if (!sg.mass) continue;
         for (int i = 0; i < sg.n; ++i)
-          sg.mass[i] = hash_mass(seed, step, h, static_cast<int64_t>(sg.k[i * hd]), st.integer_mass);
+          sg.mass[i] = hash_mass(seed, step, h, static_cast<int64_t>(as_f32(sg.k)[i * hd]), st.integer_mass);
       }
     std::vector<float> k(static_cast<size_t>(n) * H * hd), v(k.size()), cm(static_cast<size_t>(H) * n);
     for (int j = 0; j < n; ++j)
@@ -159,7 +161,7 @@ std::unique_ptr<LayerKvCache> make(const std::string& policy, int ns, int s, int
                                    const KeyRotator& rot, int hd = 4) {
   CacheConfig cfg;
   cfg.policy = policy, cfg.sinks = ns, cfg.size = s, cfg.cascades = c, cfg.beta = 0.9f;
-  return make_layer_cache(cfg, {heads, hd}, rot);
+  return make_layer_cache(f32_storage(cfg), {heads, hd}, rot);
 }
 
 // Feeds n tokens with identity keys and random masses (different per head).
@@ -225,12 +227,13 @@ TEST(Cascade, OneCascadeIsTheWindow) {
         const KvSegment &p = a.at(h, s), &q = b.at(h, s);
         ASSERT_EQ(p.n, q.n);
         for (int i = 0; i < p.n; ++i) {
-          std::vector<float> kp(p.k + i * 8, p.k + i * 8 + 8), kq(q.k + i * 8, q.k + i * 8 + 8);
+          const float *pk = as_f32(p.k), *qk = as_f32(q.k);
+          std::vector<float> kp(pk + i * 8, pk + i * 8 + 8), kq(qk + i * 8, qk + i * 8 + 8);
           rope.rotate(kp.data(), p.pos_offset);
           rope.rotate(kq.data(), q.pos_offset);
           bool found = false;  // the window's ring order may differ from the cascade's
           for (int m = 0; m < q.n && !found; ++m) {
-            std::vector<float> km(q.k + m * 8, q.k + m * 8 + 8);
+            std::vector<float> km(qk + m * 8, qk + m * 8 + 8);
             rope.rotate(km.data(), q.pos_offset);
             found = std::fabs(km[0] - kp[0]) < 1e-4f && std::fabs(km[1] - kp[1]) < 1e-4f;
           }

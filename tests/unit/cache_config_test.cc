@@ -62,6 +62,30 @@ TEST(CacheConfig, NamesTheFieldsAsTheCallerDoes) {
             "--cascades must be in 1..30, got 64");
 }
 
+// Storage types: f16 by default (llama.cpp's), f32 and q8_0 too, for every policy; anything else
+// is refused naming the field.
+TEST(CacheConfig, StorageTypes) {
+  CacheConfig c = config("window", 4, 16);
+  EXPECT_EQ(c.type_k, "f16");
+  EXPECT_EQ(c.type_v, "f16");
+  for (const char* policy : {"full", "window", "cascade", "h2o"})
+    for (const char* type : {"f32", "f16", "q8_0"}) {
+      CacheConfig t = config(policy, 4, 16);
+      t.type_k = t.type_v = type;
+      EXPECT_EQ(cache_config_error(t), "") << policy << " " << type;
+    }
+  CacheFieldNames flags;
+  flags.type_k = "--cache-type-k";
+  flags.type_v = "--cache-type-v";
+  c.type_k = "q4_0";
+  EXPECT_EQ(cache_config_error(c, flags), "--cache-type-k must be f32, f16 or q8_0, got 'q4_0'");
+  c.type_k = "f32", c.type_v = "bf16";
+  EXPECT_EQ(cache_config_error(c, flags), "--cache-type-v must be f32, f16 or q8_0, got 'bf16'");
+  CacheConfig full = config("full", 0, 0);  // checked for `full` too
+  full.type_v = "";
+  EXPECT_NE(cache_config_error(full), "");
+}
+
 TEST(CacheConfig, TheFactoryRefusesWhatTheCheckRefuses) {
   Rope rope(RopeStyle::Norm, 4, 4, 10000.0);
   try {

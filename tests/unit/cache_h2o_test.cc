@@ -4,6 +4,7 @@
 #include <random>
 
 #include "cache/kv_cache.h"
+#include "support/kv_f32_rows.h"
 
 namespace kvc {
 namespace {
@@ -23,6 +24,7 @@ void run(int ns, int s, int stride, bool integer, uint32_t seed) {
   NoRotation none;
   CacheConfig cfg;
   cfg.policy = "h2o", cfg.sinks = ns, cfg.size = s;
+  cfg = f32_storage(cfg);  // keys carry stream indices, read back exactly
   auto cache = make_layer_cache(cfg, {H, hd}, none);
   EXPECT_EQ(cache->beta(), 1.0f);
   std::vector<std::vector<Tok>> ref(H);  // non-sink tokens by age
@@ -42,7 +44,7 @@ void run(int ns, int s, int stride, bool integer, uint32_t seed) {
         const float m = mass();
         sg.mass[i] = m;
         for (Tok& tok : ref[h])
-          if (tok.index == static_cast<int64_t>(sg.k[i * hd])) tok.score += m;
+          if (tok.index == static_cast<int64_t>(as_f32(sg.k)[i * hd])) tok.score += m;
       }
     }
     std::vector<float> k(static_cast<size_t>(n) * H * hd), v(k.size()), cm(static_cast<size_t>(H) * n);

@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "cache/kv_cache.h"
+#include "support/kv_f32_rows.h"
 
 namespace kvc {
 namespace {
@@ -216,7 +217,7 @@ void give_masses(const KvView& view, int hd, Mass mass) {
     for (int s = 0; s < view.n_segments; ++s) {
       const KvSegment& sg = view.at(h, s);
       if (!sg.mass) continue;
-      for (int i = 0; i < sg.n; ++i) sg.mass[i] = mass(h, static_cast<int64_t>(sg.k[i * hd]));
+      for (int i = 0; i < sg.n; ++i) sg.mass[i] = mass(h, static_cast<int64_t>(as_f32(sg.k)[i * hd]));
     }
 }
 
@@ -259,7 +260,7 @@ void run_against_reference(const Setting& st, int steps, uint64_t seed) {
   cfg.beta = st.beta, cfg.unit_score = st.peak ? "peak" : st.mean ? "mean" : "sum";
   cfg.token_kinds = test_kinds();
   cfg.unit_compete = st.compete;
-  auto cache = make_layer_cache(cfg, {H, hd}, counting);
+  auto cache = make_layer_cache(f32_storage(cfg), {H, hd}, counting);
   RefSpanCascade ref(st.ns, st.sizes, st.g, st.beta, st.peak, H);
   ref.mean = st.mean;
   const int levels = static_cast<int>(st.sizes.size());
@@ -310,8 +311,8 @@ void run_against_reference(const Setting& st, int steps, uint64_t seed) {
       for (int sgi = 0; sgi < view.n_segments; ++sgi) {
         const KvSegment& sg = view.at(h, sgi);
         for (int i = 0; i < sg.n; ++i)
-          ASSERT_EQ(static_cast<int64_t>(sg.k[i * hd + 1]) + sg.pos_offset,
-                    position_of.at(static_cast<int64_t>(sg.k[i * hd])))
+          ASSERT_EQ(static_cast<int64_t>(as_f32(sg.k)[i * hd + 1]) + sg.pos_offset,
+                    position_of.at(static_cast<int64_t>(as_f32(sg.k)[i * hd])))
               << "step " << step << " head " << h << " segment " << sgi << " slot " << i;
       }
     }
@@ -359,7 +360,7 @@ std::unique_ptr<LayerKvCache> make_cascade(int ns, int s, int c, const std::stri
   CacheConfig cfg;
   cfg.policy = "cascade", cfg.sinks = ns, cfg.size = s, cfg.cascades = c, cfg.beta = 0.9f;
   cfg.unit = unit, cfg.unit_max = g, cfg.token_kinds = test_kinds();
-  return make_layer_cache(cfg, {2, 4}, rot);
+  return make_layer_cache(f32_storage(cfg), {2, 4}, rot);
 }
 
 // Feeds the same ids, keys and masses to every cache in `caches`.
@@ -422,7 +423,7 @@ void check_shared_decisions(const std::string& share, const std::string& reduce)
   cfg.unit_share = share;
   cfg.share_reduce = reduce;
   const KeyRotator* rotators[] = {&none, &none, &none};
-  auto layers = make_layer_caches(cfg, {H, hd}, rotators);
+  auto layers = make_layer_caches(f32_storage(cfg), {H, hd}, rotators);
   ASSERT_EQ(layers.size(), static_cast<size_t>(L));
   const bool model = share == "model";
   const int groups = model ? 1 : L;
@@ -431,7 +432,7 @@ void check_shared_decisions(const std::string& share, const std::string& reduce)
   one.unit_share = "head";
   one.share_reduce = "sum";
   std::vector<std::unique_ptr<LayerKvCache>> ref;
-  for (int g = 0; g < groups; ++g) ref.push_back(make_layer_cache(one, {1, hd}, none));
+  for (int g = 0; g < groups; ++g) ref.push_back(make_layer_cache(f32_storage(one), {1, hd}, none));
 
   const std::vector<int32_t> ids = make_ids(3000, 11);
   std::mt19937 rng(5);
@@ -449,7 +450,7 @@ void check_shared_decisions(const std::string& share, const std::string& reduce)
         for (int sgi = 0; sgi < views[l].n_segments; ++sgi) {
           const KvSegment& sg = views[l].at(h, sgi);
           for (int i = 0; i < sg.n; ++i)
-            ASSERT_EQ(sg.k[i * hd + 1], static_cast<float>(l * H + h)) << "a lane holds its own keys";
+            ASSERT_EQ(as_f32(sg.k)[i * hd + 1], static_cast<float>(l * H + h)) << "a lane holds its own keys";
         }
       give_masses(views[l], hd, [&](int h, int64_t index) { return hash_mass(salt, l, h, index); });
     }
@@ -521,7 +522,7 @@ TEST(SpanCascade, TheSharesDiffer) {
     cfg.policy = "cascade", cfg.unit = "span", cfg.unit_max = 4, cfg.sinks = 2;
     cfg.size = 32, cfg.cascades = 4, cfg.beta = 0.9f, cfg.token_kinds = test_kinds();
     cfg.unit_share = share;
-    by_share[share] = make_layer_caches(cfg, {H, hd}, rotators);
+    by_share[share] = make_layer_caches(f32_storage(cfg), {H, hd}, rotators);
   }
   const std::vector<int32_t> ids = make_ids(2000, 3);
   std::mt19937 rng(9);
@@ -595,7 +596,7 @@ TEST(SpanCascade, MemoryIsFixedAndOccupancyBounded) {
   CacheConfig cfg;
   cfg.policy = "cascade", cfg.unit = "span", cfg.unit_max = 4, cfg.sinks = 3;
   cfg.level_sizes = {20, 8, 8, 8}, cfg.size = 44, cfg.token_kinds = test_kinds();
-  auto cache = make_layer_cache(cfg, {2, 4}, none);
+  auto cache = make_layer_cache(f32_storage(cfg), {2, 4}, none);
   const std::vector<int32_t> ids = make_ids(3000, 9);
   std::mt19937 rng(1);
   int64_t t = 0;
@@ -615,23 +616,23 @@ TEST(SpanCascade, RejectsBadConfig) {
   NoRotation none;
   CacheConfig cfg;
   cfg.policy = "cascade", cfg.unit = "span", cfg.unit_max = 16, cfg.sinks = 4, cfg.size = 64, cfg.cascades = 4;
-  EXPECT_THROW(make_layer_cache(cfg, {1, 4}, none), Error);  // 16-slot levels, spans up to 31
+  EXPECT_THROW(make_layer_cache(f32_storage(cfg), {1, 4}, none), Error);  // 16-slot levels, spans up to 31
   cfg.unit_max = 8;
-  EXPECT_NO_THROW(make_layer_cache(cfg, {1, 4}, none));
+  EXPECT_NO_THROW(make_layer_cache(f32_storage(cfg), {1, 4}, none));
   cfg.level_sizes = {32, 16, 8};  // sums to 56, not 64
-  EXPECT_THROW(make_layer_cache(cfg, {1, 4}, none), Error);
+  EXPECT_THROW(make_layer_cache(f32_storage(cfg), {1, 4}, none), Error);
   cfg.level_sizes = {32, 16, 16};
-  EXPECT_NO_THROW(make_layer_cache(cfg, {1, 4}, none));
+  EXPECT_NO_THROW(make_layer_cache(f32_storage(cfg), {1, 4}, none));
   cfg.unit_share = "everyone";
-  EXPECT_THROW(make_layer_cache(cfg, {1, 4}, none), Error);
+  EXPECT_THROW(make_layer_cache(f32_storage(cfg), {1, 4}, none), Error);
   cfg.unit_share = "model";
-  EXPECT_NO_THROW(make_layer_cache(cfg, {1, 4}, none));
+  EXPECT_NO_THROW(make_layer_cache(f32_storage(cfg), {1, 4}, none));
   cfg.unit_compete = "oldest";
-  EXPECT_THROW(make_layer_cache(cfg, {1, 4}, none), Error);
+  EXPECT_THROW(make_layer_cache(f32_storage(cfg), {1, 4}, none), Error);
   cfg.unit_compete = "lowest";
-  EXPECT_NO_THROW(make_layer_cache(cfg, {1, 4}, none));
+  EXPECT_NO_THROW(make_layer_cache(f32_storage(cfg), {1, 4}, none));
   cfg.unit = "word";
-  EXPECT_THROW(make_layer_cache(cfg, {1, 4}, none), Error);
+  EXPECT_THROW(make_layer_cache(f32_storage(cfg), {1, 4}, none), Error);
 }
 
 }  // namespace

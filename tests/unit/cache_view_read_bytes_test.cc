@@ -26,6 +26,10 @@ TEST(ViewReadBytes, CountsKeysValuesMassesAndPositions) {
   const uint64_t kv = (2 + 5 + 3) * hd * 2 * 4;
   EXPECT_EQ(view_read_bytes(v, hd), kv + 5 * 4 + 3 * 8);
   EXPECT_EQ(view_read_bytes(KvView{}, hd), 0u);
+  // Rows in their storage types: f16 is 2 bytes an element, q8_0 34 bytes per 32.
+  v.segments[0].k_type = KvType::kF16, v.segments[0].v_type = KvType::kQ8_0;
+  EXPECT_EQ(view_read_bytes(v, 32), (2 + 5 + 3) * 32 * 2 * 4 - 2 * 32 * 4 * 2 + 2 * (64 + 34) +
+                                        5 * 4 + 3 * 8);
 }
 
 // n tokens of zeros into `cache`, one commit each (decode).
@@ -41,7 +45,7 @@ void stream(LayerKvCache& cache, const KvShape& shape, int n) {
 
 TEST(ViewReadBytes, FollowsEachPolicysLiveSlots) {
   const KvShape shape{3, 16};
-  const uint64_t vec = shape.head_dim * 2 * 4;  // a key and a value, f32
+  const uint64_t vec = shape.head_dim * 2 * 2;  // a key and a value, f16 (the default)
   NoRotation none;
   CacheConfig c;
   c.sinks = 4, c.size = 32, c.cascades = 4, c.context = 1000;

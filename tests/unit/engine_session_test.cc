@@ -108,9 +108,13 @@ TEST(Session, NonFiniteActivationsStopTheStream) {
 TEST(Session, ACacheTooLargeForMemoryStatesItsSize) {
   const auto model = tiny_model("huge_cache", TinyModelSpec{});
   SessionOptions o = one_thread();
-  o.cache.context = int64_t{1} << 40;  // 2 layers x 2 KV heads x 8 dims x 8 bytes: 2^48 bytes
+  o.cache.context = int64_t{1} << 40;  // 2 layers x 2 KV heads x 8 dims x 4 bytes (f16): 2^47 bytes
   const std::string msg = error_of([&] { Session s(*model, o); });
-  EXPECT_NE(msg.find("the KV cache needs 281474976710656 bytes"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("the KV cache needs 140737488355328 bytes"), std::string::npos) << msg;
+  o.cache.type_k = o.cache.type_v = "f32";  // 8 bytes: 2^48
+  const std::string f32 = error_of([&] { Session s(*model, o); });
+  EXPECT_NE(f32.find("the KV cache needs 281474976710656 bytes"), std::string::npos) << f32;
+  o.cache.type_k = o.cache.type_v = "f16";
 
   o.cache.context = std::numeric_limits<int64_t>::max();  // would overflow size_t
   const std::string overflow = error_of([&] { Session s(*model, o); });

@@ -187,8 +187,11 @@ std::vector<int32_t> test_tokens(int vocab, int n = kPrefill + kDecode) {
   return t;
 }
 
+// Keys and values stored as `kv_type`: f32 by default, so the engine can be held to the f32
+// reference at 1e-4.
 std::vector<Vec> engine_logits(const Model& model, const std::vector<int32_t>& tokens,
-                               int threads, std::vector<int> chunks = {}) {
+                               int threads, std::vector<int> chunks = {},
+                               const std::string& kv_type = "f32") {
   if (chunks.empty()) {
     chunks.push_back(kPrefill);
     chunks.resize(chunks.size() + tokens.size() - kPrefill, 1);
@@ -198,6 +201,7 @@ std::vector<Vec> engine_logits(const Model& model, const std::vector<int32_t>& t
   CacheConfig policy;
   policy.policy = "full";
   policy.context = 64;
+  policy.type_k = policy.type_v = kv_type;
   ThreadPool pool(threads);
   auto caches = tf.make_caches(policy);
   std::vector<LayerKvCache*> ptrs;
@@ -316,6 +320,20 @@ TinyModelSpec mistral_spec() {
   s.rope_scaling_type = "linear";
   s.rope_scaling_factor = 4.0f;
   return s;
+}
+
+// The default storage (f16 keys and values) rounds each cached element to 11 bits: the logits
+// move off the f32 reference, but by far less than any feature of the model does (20 * 1e-4).
+TEST(ModelSynthetic, F16CacheStaysCloseToTheReference) {
+  const TinyModelSpec spec = llama_spec();
+  const Loaded l = load("llama_f16_cache", spec);
+  const std::vector<int32_t> tokens = test_tokens(spec.vocab);
+  const std::vector<Vec> want = reference_logits(ref_from_spec(spec), l.weights, tokens);
+  const double f32 = relative_error(engine_logits(*l.model, tokens, 2), want);
+  const double f16 = relative_error(engine_logits(*l.model, tokens, 2, {}, "f16"), want);
+  EXPECT_LT(f16, 2e-3);
+  EXPECT_GT(f16, f32) << "the f16 cache is really rounded";
+  ::testing::Test::RecordProperty("f16_relative_error", fmt::format("{:.3g}", f16));
 }
 
 TEST(ModelSynthetic, LlamaGqaMatchesReference) {

@@ -4,7 +4,10 @@
 #include <cmath>
 #include <random>
 
+#include <hwy/targets.h>
+
 #include "ops/attention.h"
+#include "support/kv_f32_rows.h"
 
 namespace kvc {
 namespace {
@@ -17,6 +20,7 @@ struct Case {
   bool want_mass = true;
   float beta = 0.99f;
   bool mass_max = true;
+  KvType k_type = KvType::kF32, v_type = KvType::kF32;  // how the cached rows are stored
 };
 
 // Owns random inputs for one attention call and runs it with either kernel.
@@ -25,6 +29,7 @@ struct Fixture {
   Rope rope;
   std::vector<float> q, kc, vc;
   std::vector<std::vector<float>> k, v, mass;  // per (head, segment)
+  std::vector<std::vector<uint8_t>> kb, vb;    // k and v stored as c.k_type, c.v_type
   std::vector<std::vector<int64_t>> pos;
   KvView view;
   int64_t q_pos0 = 0;
@@ -43,6 +48,7 @@ struct Fixture {
     view.n_heads = c.nkv;
     view.n_segments = S;
     k.resize(c.nkv * S), v.resize(k.size()), mass.resize(k.size()), pos.resize(k.size());
+    kb.resize(k.size()), vb.resize(k.size());
     int64_t total = 0;
     for (int n : c.seg_n) total += n;
     q_pos0 = total + 3;
@@ -55,12 +61,21 @@ struct Fixture {
         pos[i].resize(n);
         for (int x = 0; x < n; ++x) pos[i][x] = std::uniform_int_distribution<int64_t>(0, q_pos0 - 1)(rng);
         KvSegment seg;
-        seg.k = k[i].data(), seg.v = v[i].data(), seg.n = n;
+        kb[i] = encode(k[i], c.k_type), vb[i] = encode(v[i], c.v_type);
+        seg.k = kb[i].data(), seg.v = vb[i].data(), seg.n = n;
+        seg.k_type = c.k_type, seg.v_type = c.v_type;
         seg.pos_offset = static_cast<int64_t>(s) * 1000 - 777;
         seg.pos = pos[i].data();
         seg.mass = mass[i].data();
         view.segments.push_back(seg);
       }
+  }
+
+  std::vector<uint8_t> encode(const std::vector<float>& x, KvType type) const {
+    const size_t rows = x.size() / c.hd, bytes = kv_row_bytes(type, c.hd);
+    std::vector<uint8_t> out(rows * bytes);
+    for (size_t r = 0; r < rows; ++r) kv_encode_row(type, &x[r * c.hd], c.hd, &out[r * bytes]);
+    return out;
   }
 
   struct Result {
@@ -162,7 +177,7 @@ TEST(Attention, SegmentOffsetEqualsRotatingKeysToRealPositions) {
     }
   std::vector<float> m(15, 0.5f);
   f.view.n_segments = 1;
-  f.view.segments.assign(1, KvSegment{k.data(), v.data(), 15, 0, nullptr, m.data()});
+  f.view.segments.assign(1, KvSegment{as_rows(k.data()), as_rows(v.data()), 15, 0, nullptr, m.data()});
   std::vector<float> out(out_size), cm(n);
   AttentionArgs a;
   a.n_tokens = n, a.n_q_heads = 2, a.n_kv_heads = 1, a.head_dim = hd, a.q = f.q.data();
@@ -198,6 +213,54 @@ TEST(Attention, MassesSumToTheEmaWeights) {
     EXPECT_NEAR(total, expect, 1e-5);
   }
 }
+
+// The fast kernel reads f16 and q8_0 rows as stored and must equal the reference over the same
+// rows decoded, on every SIMD target this CPU runs: decode, prefill blocks, odd head_dim (the
+// scalar tail), keys and values of different types.
+class AttentionStorage : public ::testing::TestWithParam<int64_t> {
+ protected:
+  void SetUp() override { hwy::SetSupportedTargetsForTest(GetParam()); }
+  void TearDown() override { hwy::SetSupportedTargetsForTest(0); }
+};
+
+Case stored(Case c, KvType k, KvType v) {
+  c.k_type = k, c.v_type = v;
+  return c;
+}
+
+TEST_P(AttentionStorage, F16MatchesReference) {
+  ThreadPool pool(2);
+  const KvType h = KvType::kF16;
+  compare(stored({1, 9, 3, 64, {64, 100, 37, 0, 5}}, h, h), &pool);             // SmolLM2-like decode
+  compare(stored({1, 4, 1, 256, {64, 512, 511}}, h, h), &pool);                  // Gemma-like decode
+  compare(stored({10, 9, 3, 64, {64, 100, 37, 0, 5}, 0, 0.0f, true, 0.9999f}, h, h), &pool);
+  compare(stored({5, 2, 1, 24, {8, 3}, 0, 30.0f, true, 1.0f}, h, h), nullptr);   // softcap
+  compare(stored({7, 6, 2, 20, {10, 3}, 0, 0.0f, true, 0.9f, false}, h, h), &pool);  // odd hd
+  compare(stored({1, 8, 1, 32, {20, 20}, 9, 0.0f}, h, h), &pool);                // window mask
+}
+
+TEST_P(AttentionStorage, Q8_0MatchesReference) {
+  ThreadPool pool(2);
+  const KvType q = KvType::kQ8_0;
+  compare(stored({1, 9, 3, 64, {64, 100, 37, 0, 5}}, q, q), &pool);
+  compare(stored({1, 4, 1, 256, {64, 512, 511}}, q, q), &pool);
+  compare(stored({10, 9, 3, 64, {64, 100, 37, 0, 5}, 0, 0.0f, true, 0.9999f}, q, q), &pool);
+  compare(stored({6, 4, 1, 256, {64, 200, 13}, 0, 0.0f, true, 0.99f, false}, q, q), &pool);
+  compare(stored({3, 4, 2, 32, {33, 7}, 0, 0.0f, true, 0.9f}, q, q), nullptr);
+}
+
+TEST_P(AttentionStorage, KeysAndValuesMayDiffer) {
+  ThreadPool pool(2);
+  compare(stored({1, 9, 3, 64, {64, 100, 5}}, KvType::kQ8_0, KvType::kF16), &pool);
+  compare(stored({4, 9, 3, 64, {64, 100, 5}}, KvType::kF16, KvType::kQ8_0), &pool);
+  compare(stored({4, 9, 3, 64, {64, 100, 5}}, KvType::kF32, KvType::kQ8_0), &pool);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTargets, AttentionStorage,
+                         ::testing::ValuesIn(hwy::SupportedAndGeneratedTargets()),
+                         [](const ::testing::TestParamInfo<int64_t>& p) {
+                           return std::string(hwy::TargetName(p.param));
+                         });
 
 }  // namespace
 }  // namespace kvc

@@ -8,6 +8,7 @@
 
 #include "ops/chunk_selection.h"
 #include "ops/sparse_attention.h"
+#include "support/kv_f32_rows.h"
 
 namespace kvc {
 namespace {
@@ -52,7 +53,7 @@ struct Fixture {
         fill(v[i], k[i].size());
         mass[i].assign(seg_n[s], 0.5f);
         KvSegment seg;
-        seg.k = k[i].data(), seg.v = v[i].data(), seg.n = seg_n[s];
+        seg.k = as_rows(k[i].data()), seg.v = as_rows(v[i].data()), seg.n = seg_n[s];
         seg.pos_offset = static_cast<int64_t>(s) * 100 - 50;
         seg.mass = mass[i].data();
         view.segments.push_back(seg);
