@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "quant/kv_storage.h"
 #include "quant/quant.h"
 
 namespace kvc::cli {
@@ -41,6 +42,13 @@ int run_info(InfoFlags& f) {
   }
   const size_t kv_per_token_all =
       static_cast<size_t>(c.n_layers) * c.n_kv_heads * c.head_dim * 2 * sizeof(float);
+  // The same in the storage types the cache flags chose (validated when the model was loaded).
+  const KvType tk = parse_kv_type(options.cache.type_k).value_or(KvType::kF32);
+  const KvType tv = parse_kv_type(options.cache.type_v).value_or(KvType::kF32);
+  const size_t kv_row_pair = kv_row_bytes(tk, c.head_dim) + kv_row_bytes(tv, c.head_dim);
+  const size_t kv_stored_all = static_cast<size_t>(c.n_layers) * c.n_kv_heads * kv_row_pair;
+  const size_t kv_stored_global =
+      static_cast<size_t>(c.n_layers - c.n_local_layers()) * c.n_kv_heads * kv_row_pair;
   const size_t kv_policy = model->transformer().kv_bytes(options.cache);
 
   nlohmann::json j;
@@ -72,6 +80,8 @@ int run_info(InfoFlags& f) {
   j["weight_bytes"] = model->weight_bytes();
   j["kv_cache"] = {{"bytes_per_token_all_layers_f32", kv_per_token_all},
                    {"bytes_per_token_global_layers_f32", c.kv_bytes_per_token_global()},
+                   {"bytes_per_token_all_layers", kv_stored_all},
+                   {"bytes_per_token_global_layers", kv_stored_global},
                    {"policy", options.cache.policy},
                    {"description", describe_cache(options.cache)},
                    {"type_k", options.cache.type_k},
@@ -113,8 +123,9 @@ int run_info(InfoFlags& f) {
                 format_bytes(cb.second).c_str());
   std::printf("weights:       %s (matrices the forward pass reads)\n",
               format_bytes(model->weight_bytes()).c_str());
-  std::printf("KV per token:  %zu bytes f32 over all layers (%zu on the global layers)\n",
-              kv_per_token_all, c.kv_bytes_per_token_global());
+  std::printf("KV per token:  %zu bytes over all layers (%zu on the global layers), keys %s, "
+              "values %s\n",
+              kv_stored_all, kv_stored_global, kv_type_name(tk), kv_type_name(tv));
   std::printf("KV cache:      %s of keys and values for %s\n", format_bytes(kv_policy).c_str(),
               describe_cache(options.cache).c_str());
   std::printf("metadata (%zu keys):\n", file.metadata().size());

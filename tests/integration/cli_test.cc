@@ -322,6 +322,7 @@ TEST_F(CliWithModel, InfoJsonDescribesTheModel) {
   EXPECT_EQ(j["hyperparameters"]["vocab_size"], 49152);
   // 30 layers x 3 KV heads x 64 dims x (K + V) x 4 bytes.
   EXPECT_EQ(j["kv_cache"]["bytes_per_token_all_layers_f32"], 30 * 3 * 64 * 2 * 4);
+  EXPECT_EQ(j["kv_cache"]["bytes_per_token_all_layers"], 30 * 3 * 64 * 2 * 2);  // f16, the default
   // The default cascade: 64 sinks + 2048 slots per layer, keys and values in f16.
   EXPECT_EQ(j["kv_cache"]["bytes"], size_t{64 + 2048} * 30 * 3 * 64 * 2 * 2);
   EXPECT_GT(j["tensors"]["count"].get<int>(), 100);
