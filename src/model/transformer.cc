@@ -147,6 +147,11 @@ void Transformer::attention_block(int l, std::span<const int32_t> tokens, LayerK
     // once per cache segment (see cache/kv_cache.h).
     rope.apply_heads(k, c.n_kv_heads, pos0 + t);
   }
+  // The chunk attends to its own keys and values as the cache stores them (llama.cpp writes the
+  // cache first and reads it back): with f16 or q8_0 storage the stride then changes nothing.
+  const KvShape stored = with_storage(KvShape{c.n_kv_heads, hd}, policy);
+  kv_round_rows(stored.k_type, s.k.data(), static_cast<int64_t>(n) * c.n_kv_heads, hd);
+  kv_round_rows(stored.v_type, s.v.data(), static_cast<int64_t>(n) * c.n_kv_heads, hd);
 
   cache.view(s.view);
   AttentionArgs a;

@@ -62,4 +62,14 @@ void kv_decode_row(KvType type, const uint8_t* row, int head_dim, float* x) {
   quant::ref::dequantize_row(ggml_type(type), row, x, head_dim);
 }
 
+void kv_round_rows(KvType type, float* x, int64_t n_rows, int head_dim) {
+  if (type == KvType::kF32) return;
+  std::vector<uint8_t> row(kv_row_bytes(type, head_dim));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    float* xr = x + r * head_dim;
+    kv_encode_row(type, xr, head_dim, row.data());
+    kv_decode_row(type, row.data(), head_dim, xr);
+  }
+}
+
 }  // namespace kvc

@@ -29,6 +29,11 @@ size_t kv_row_bytes(KvType type, int head_dim);
 void kv_encode_row(KvType type, const float* x, int head_dim, uint8_t* row);
 void kv_decode_row(KvType type, const uint8_t* row, int head_dim, float* x);
 
+// Rounds n_rows rows of head_dim floats in place to what `type` stores (encode, then decode); f32
+// leaves them alone. A chunk's own keys and values go through this before attention reads them,
+// so a token sees its neighbours as the cache will hold them, whatever the prefill stride.
+void kv_round_rows(KvType type, float* x, int64_t n_rows, int head_dim);
+
 // Row i of the rows at `rows` as f32, decoded into `scratch` (for reference code and
 // diagnostics: the kernels read rows as stored).
 inline const float* kv_decoded_row(KvType type, const uint8_t* rows, int64_t i, int head_dim,

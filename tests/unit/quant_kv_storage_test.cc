@@ -108,5 +108,24 @@ TEST(KvStorage, EncodingADecodedRowIsStable) {
   }
 }
 
+// Rounding rows in place gives what the cache will hand back for them: decode(encode(x)) per row.
+TEST(KvStorage, RoundRowsIsWhatTheCacheReturns) {
+  for (KvType t : {KvType::kF32, KvType::kF16, KvType::kQ8_0}) {
+    const int rows = 3, hd = 64;
+    const auto x = random_row(rows * hd, 5, 4.0f);
+    std::vector<float> rounded = x, want(x.size());
+    kv_round_rows(t, rounded.data(), rows, hd);
+    std::vector<uint8_t> b(kv_row_bytes(t, hd));
+    for (int r = 0; r < rows; ++r) {
+      kv_encode_row(t, x.data() + r * hd, hd, b.data());
+      kv_decode_row(t, b.data(), hd, want.data() + r * hd);
+    }
+    EXPECT_EQ(rounded, want) << kv_type_name(t);
+    if (t != KvType::kF32) {
+      EXPECT_NE(rounded, x) << kv_type_name(t);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kvc
