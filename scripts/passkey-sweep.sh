@@ -11,10 +11,11 @@
 #       [--lengths 2048,8192] [--samples 10] [--seeds 1] [--configs "window span7-sum ..."]
 #       [--tag paper] [--extra "--needle multikey"] [--threads N] [--out DIR]
 # --samples is per depth bin (5 bins). Configurations (S = --size):
-#   full window oracle oracle1 token4 token8 token7 span4-sum span7-sum span7-mean span7-peak span7-vnorm
+#   full full-sparse window oracle oracle1 token4 token8 token7 span4-sum span7-sum span7-mean span7-peak span7-vnorm
 #   span7-mean-layer span7-mean-model span7-sum-model span7-mean-model-max span7-sum-model-max
 #   span7-mean-model-max-low span7-mean-model-max-lowlast span7-mean-model-max-pool
-# where oracle1 pins only the first of the key's six statements, token7/span7 have 7 sub-caches
+# where full-sparse is the full cache read by sparse attention (its default budget), oracle1
+# pins only the first of the key's six statements, token7/span7 have 7 sub-caches
 # of sizes S/4, then six of S/8 (a dense recent level and reach of about 16 S); span units are at most 16 tokens; -layer / -model share each decision
 # over a layer's KV heads / every head of every layer (--unit-share), -max by the heads' largest
 # attention to a token instead of their sum (--share-reduce max), -low / -lowlast with arrivals
@@ -54,6 +55,7 @@ long="$((size / 4))$(for _ in 1 2 3 4 5 6; do printf ',%d' $((size / 8)); done)"
 flags_of() {
   case "$1" in
     full) echo "--cache full" ;;
+    full-sparse) echo "--cache full --attention sparse" ;;
     window) echo "--cache window" ;;
     oracle) echo "--cache window --oracle" ;;
     oracle1) echo "--cache window --oracle --oracle-copies 1" ;;
@@ -86,7 +88,7 @@ for seed in "${seed_list[@]}"; do
   for len in "${length_list[@]}"; do
     for config in $configs; do
       flags=$(flags_of "$config")
-      if [ "$config" = full ] && [ "$len" -gt "$context" ]; then continue; fi
+      case "$config" in full*) [ "$len" -gt "$context" ] && continue ;; esac
       dir="$out_root/$config"
       file_out="$dir/L$len-seed$seed.json"
       [ -s "$file_out" ] && continue
