@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cache/kv_cache.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "quant/kv_storage.h"
@@ -43,8 +44,8 @@ int run_info(InfoFlags& f) {
   const size_t kv_per_token_all =
       static_cast<size_t>(c.n_layers) * c.n_kv_heads * c.head_dim * 2 * sizeof(float);
   // The same in the storage types the cache flags chose (validated when the model was loaded).
-  const KvType tk = parse_kv_type(options.cache.type_k).value_or(KvType::kF32);
-  const KvType tv = parse_kv_type(options.cache.type_v).value_or(KvType::kF32);
+  const KvShape stored = with_storage(KvShape{c.n_kv_heads, c.head_dim}, options.cache);
+  const KvType tk = stored.k_type, tv = stored.v_type;
   const size_t kv_row_pair = kv_row_bytes(tk, c.head_dim) + kv_row_bytes(tv, c.head_dim);
   const size_t kv_stored_all = static_cast<size_t>(c.n_layers) * c.n_kv_heads * kv_row_pair;
   const size_t kv_stored_global =

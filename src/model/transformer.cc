@@ -97,9 +97,10 @@ void Transformer::forward(std::span<const int32_t> tokens, std::span<LayerKvCach
     }
   });
 
+  const KvShape stored = with_storage(KvShape{c.n_kv_heads, c.head_dim}, policy);
   for (int l = 0; l < c.n_layers; ++l) {
     if (cancelled(cancel)) throw Cancelled();
-    attention_block(l, tokens, *caches[l], policy, pool, s, cancel, sparse);
+    attention_block(l, tokens, *caches[l], policy, stored, pool, s, cancel, sparse);
     ffn_block(l, n, pool, s);
   }
 
@@ -110,7 +111,8 @@ void Transformer::forward(std::span<const int32_t> tokens, std::span<LayerKvCach
 }
 
 void Transformer::attention_block(int l, std::span<const int32_t> tokens, LayerKvCache& cache,
-                                  const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s,
+                                  const CacheConfig& policy, const KvShape& stored,
+                                  ThreadPool& pool, ForwardScratch& s,
                                   const std::atomic<bool>* cancel,
                                   const SparseAttentionConfig* sparse) const {
   const ModelConfig& c = config_;
@@ -149,7 +151,6 @@ void Transformer::attention_block(int l, std::span<const int32_t> tokens, LayerK
   }
   // The chunk attends to its own keys and values as the cache stores them (llama.cpp writes the
   // cache first and reads it back): with f16 or q8_0 storage the stride then changes nothing.
-  const KvShape stored = with_storage(KvShape{c.n_kv_heads, hd}, policy);
   kv_round_rows(stored.k_type, s.k.data(), static_cast<int64_t>(n) * c.n_kv_heads, hd);
   kv_round_rows(stored.v_type, s.v.data(), static_cast<int64_t>(n) * c.n_kv_heads, hd);
 

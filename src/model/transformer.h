@@ -60,10 +60,12 @@ class Transformer {
   const ModelConfig& config() const { return config_; }
 
  private:
-  // tokens: the chunk's ids, which the cache receives with its keys and values.
+  // tokens: the chunk's ids, which the cache receives with its keys and values; stored: the
+  // row types the caches keep (with_storage of the policy, resolved once per forward pass).
   void attention_block(int layer, std::span<const int32_t> tokens, LayerKvCache& cache,
-                       const CacheConfig& policy, ThreadPool& pool, ForwardScratch& s,
-                       const std::atomic<bool>* cancel, const SparseAttentionConfig* sparse) const;
+                       const CacheConfig& policy, const KvShape& stored, ThreadPool& pool,
+                       ForwardScratch& s, const std::atomic<bool>* cancel,
+                       const SparseAttentionConfig* sparse) const;
   void ffn_block(int layer, int n, ThreadPool& pool, ForwardScratch& s) const;
 
   const ModelConfig& config_;
