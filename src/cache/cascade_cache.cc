@@ -116,6 +116,17 @@ class CascadeCache final : public LayerKvCache {
            index_.size() * sizeof(int64_t);
   }
 
+  // carry_k_, carry_v_, carry_ and key_ are scratch: one arrival fills and empties them.
+  void visit_state(StateFields& f) override {
+    f.value("n_sinks", n_sinks_), f.value("t", t_), f.value("mass_dirty", mass_dirty_);
+    f.array("head", head_), f.array("fill", fill_), f.array("count", count_);
+    f.expect(n_sinks_ >= 0 && n_sinks_ <= ns_, "n_sinks");
+    for (int i = 0; i < c_; ++i)
+      f.expect(head_[i] >= 0 && head_[i] < w_ && fill_[i] >= 0 && fill_[i] <= w_, "fill");
+    f.rows("k", k_), f.rows("v", v_);
+    f.array("score", score_), f.array("mass", mass_), f.array("index", index_);
+  }
+
   std::vector<SlotInfo> slots(int h) const override {
     std::vector<SlotInfo> out;
     for (int s = 0; s < n_sinks_; ++s) out.push_back({index_[at(h, s)], s, 0.0f});

@@ -47,6 +47,11 @@ class FullCache final : public LayerKvCache {
   }
 
   void clear() override { n_ = 0; }
+  void visit_state(StateFields& f) override {
+    f.value("n", n_);
+    f.expect(n_ >= 0 && n_ <= context_, "n");
+    f.rows("k", k_), f.rows("v", v_);
+  }
   size_t bytes() const override { return k_.bytes() + v_.bytes(); }
 
   std::vector<SlotInfo> slots(int) const override {

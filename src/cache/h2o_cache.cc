@@ -138,6 +138,21 @@ class H2oCache final : public LayerKvCache {
            order_.size() * (s_ + 1) * sizeof(int);
   }
 
+  // key_ is scratch, mass_ too (view() zeroes it), rotations_ is made from the rotator. The
+  // lazy rotated_at_ is state: k_ holds each key rotated at that position, and view() re-rotates
+  // only the slots whose position has changed since.
+  void visit_state(StateFields& f) override {
+    f.value("n_sinks", n_sinks_), f.value("n", n_), f.value("t", t_);
+    f.expect(n_sinks_ >= 0 && n_sinks_ <= ns_ && n_ >= 0 && n_ <= s_, "n");
+    f.rows("raw", raw_), f.rows("k", k_), f.rows("v", v_);
+    f.array("score", score_), f.array("index", index_), f.array("rotated_at", rotated_at_);
+    for (auto& o : order_) {
+      f.list("order", o, static_cast<size_t>(s_));
+      f.expect(static_cast<int>(o.size()) == n_, "order");
+      for (int slot : o) f.expect(slot >= ns_ && slot < ns_ + s_, "order");
+    }
+  }
+
   std::vector<SlotInfo> slots(int h) const override {
     std::vector<SlotInfo> out;
     for (int s = 0; s < n_sinks_; ++s) out.push_back({index_[at(h, s)], s, 0.0f});

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "base/state_fields.h"
 #include "quant/kv_storage.h"
 
 namespace kvc {
@@ -69,6 +70,9 @@ class LayerKvCache {
   virtual void clear() = 0;
   // Bytes held for keys, values and bookkeeping.
   virtual size_t bytes() const = 0;
+  // Lists the state a continuation needs, for saving and loading a session between forward
+  // passes (cache/state_fields.h); the cache must have been made with the same config and shape.
+  virtual void visit_state(StateFields& f) = 0;
 
   // For tests and diagnostics: the live slots of one KV head, sorted by cache position.
   struct SlotInfo {

@@ -22,6 +22,7 @@ class KvRows {
   KvType type() const { return type_; }
   size_t row_bytes() const { return row_bytes_; }
   size_t bytes() const { return data_.size(); }
+  uint8_t* data() { return data_.data(); }  // every row, for saving and loading a session
   size_t rows() const { return row_bytes_ ? data_.size() / row_bytes_ : 0; }
   uint8_t* row(size_t i) { return data_.data() + i * row_bytes_; }
   const uint8_t* row(size_t i) const { return data_.data() + i * row_bytes_; }

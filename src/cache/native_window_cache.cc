@@ -54,6 +54,11 @@ class NativeWindowCache final : public LayerKvCache {
   }
 
   void clear() override { count_ = 0; }
+  void visit_state(StateFields& f) override {
+    f.value("count", count_);
+    f.expect(count_ >= 0, "count");
+    f.rows("k", k_), f.rows("v", v_), f.array("pos", pos_);
+  }
   size_t bytes() const override {
     return k_.bytes() + v_.bytes() + pos_.size() * sizeof(int64_t);
   }

@@ -77,6 +77,14 @@ class OracleCache final : public LayerKvCache {
   }
 
   void clear() override { n_sinks_ = 0, n_pins_ = 0, fill_ = 0, count_ = 0, t_ = 0; }
+  void visit_state(StateFields& f) override {  // key_ is scratch; pinned_ comes with the config
+    f.value("n_sinks", n_sinks_), f.value("n_pins", n_pins_), f.value("fill", fill_);
+    f.value("count", count_), f.value("t", t_);
+    f.expect(n_sinks_ >= 0 && n_sinks_ <= ns_ && n_pins_ >= 0 && n_pins_ <= p_ && fill_ >= 0 &&
+                 fill_ <= ring_ && count_ >= fill_,
+             "fill");
+    f.rows("k", k_), f.rows("v", v_), f.array("index", index_);
+  }
   size_t bytes() const override {
     return k_.bytes() + v_.bytes() + key_.size() * sizeof(float) +
            index_.size() * sizeof(int64_t) + pinned_.size() * sizeof(int64_t);

@@ -211,6 +211,28 @@ class SpanCascade {
     for (Level& L : level_) L = Level{0, 0, ns_, 0, 0};
   }
 
+  // Between forward passes. mass_ is scratch (view() zeroes it, commit folds it into score_),
+  // as are the carries, rank_, cut_ and chunk_, which one commit fills and empties.
+  void visit_state(StateFields& f) {
+    f.expect(n_committed_ == 0, "a chunk half committed");
+    f.value("n_sinks", n_sinks_), f.value("t", t_), f.value("u", u_);
+    f.value("filling", filling_), f.value("open_len", open_len_);
+    f.value("open_digits", open_digits_), f.value("open_closed", open_closed_);
+    f.expect(n_sinks_ >= 0 && n_sinks_ <= ns_ && open_len_ >= 0 && open_digits_ >= 0, "n_sinks");
+    f.array("levels", level_);
+    for (int i = 0; i < c_; ++i) {
+      const Level& L = level_[static_cast<size_t>(i)];
+      const int w = sizes_[static_cast<size_t>(i)];
+      f.expect(L.head >= 0 && L.head < w && L.fill >= 0 && L.fill <= w && L.unit_head >= 0 &&
+                   L.unit_head < w && L.n_units >= 0 && L.n_units <= L.fill,
+               "levels");
+    }
+    f.rows("k", k_), f.rows("v", v_);
+    f.array("score", score_), f.array("vnorm", vnorm_), f.array("index", index_);
+    f.array("units", units_);
+    for (const Unit& u : units_) f.expect(u.len >= 0 && u.len < 2 * g_, "units");
+  }
+
   size_t bytes() const {
     size_t carry = 0;
     for (const auto* b : {&carry_a_, &carry_b_})
@@ -670,6 +692,11 @@ class SpanCascadeLayer final : public LayerKvCache {
     return b;
   }
   std::vector<SlotInfo> slots(int h) const override { return cascades_[per_head_ ? h : 0]->slots(); }
+  // A cascade shared by several layers (`model`) is saved with the layer that owns it.
+  void visit_state(StateFields& f) override {
+    if (owns_cascades_)
+      for (auto& c : cascades_) c->visit_state(f);
+  }
 
  private:
   SpanCascade& cascade(int h) { return *cascades_[per_head_ ? static_cast<size_t>(h) : 0]; }

@@ -74,6 +74,13 @@ class WindowCache final : public LayerKvCache {
   size_t bytes() const override {
     return k_.bytes() + v_.bytes() + index_.size() * sizeof(int64_t) + key_.size() * sizeof(float);
   }
+  void visit_state(StateFields& f) override {  // key_ is scratch
+    f.value("n_sinks", n_sinks_), f.value("fill", fill_), f.value("count", count_);
+    f.value("t", t_);
+    f.expect(n_sinks_ >= 0 && n_sinks_ <= ns_ && fill_ >= 0 && fill_ <= s_ && count_ >= fill_,
+             "fill");
+    f.rows("k", k_), f.rows("v", v_), f.array("index", index_);
+  }
 
   std::vector<SlotInfo> slots(int) const override {
     std::vector<SlotInfo> out;

@@ -139,6 +139,63 @@ void Session::reset() {
   std::fill(logits_.begin(), logits_.end(), 0.0f);
 }
 
+void Session::visit_stream_state(StateFields& f) {
+  f.value("n_past", n_past_);
+  f.expect(n_past_ >= 0, "n_past");
+  f.array("logits", logits_);
+  // A decode selection that the next step would reuse is kept, so that a restored sparse
+  // session picks the same keys as one that never stopped. Its view is the one the next step
+  // will read (views change only in commits); on loading, the view's pointers are the new
+  // caches', with the saved lengths.
+  uint64_t layers = scratch_.sparse.size();
+  f.value("sparse_layers", layers);
+  f.expect(layers == 0 || layers == caches_.size(), "sparse_layers");
+  if (f.loading()) scratch_.sparse.assign(static_cast<size_t>(layers), SparseSelection{});
+  KvView view;
+  for (size_t l = 0; l < scratch_.sparse.size(); ++l) {
+    SparseSelection& sel = scratch_.sparse[l];
+    caches_[l]->view(view);
+    bool kept = !f.loading() && sel.valid && sel.made_on.size() == view.segments.size();
+    if (kept)
+      for (size_t i = 0; i < view.segments.size(); ++i) {
+        const KvSegment &a = sel.made_on[i], &b = view.segments[i];
+        kept = kept && a.k == b.k && a.v == b.v && a.pos_offset == b.pos_offset && b.n >= a.n;
+      }
+    f.value("selection_kept", kept);
+    if (!kept) {
+      sel.invalidate();
+      continue;
+    }
+    f.value("uses", sel.uses);
+    uint64_t heads = sel.heads.size();
+    f.value("heads", heads);
+    f.expect(heads == static_cast<uint64_t>(view.n_heads), "heads");
+    if (f.loading()) sel.heads.assign(static_cast<size_t>(heads), {});
+    for (SparseSelection::Head& h : sel.heads) {
+      f.list("chunks", h.chunks, size_t{1} << 24);
+      f.value("tail_begin", h.tail_begin);
+      f.expect(h.tail_begin >= 0, "tail_begin");
+    }
+    std::vector<int> n(view.segments.size());
+    if (!f.loading())
+      for (size_t i = 0; i < n.size(); ++i) n[i] = sel.made_on[i].n;
+    f.array("made_on", n);
+    if (f.loading()) {
+      sel.made_on = view.segments;
+      for (size_t i = 0; i < n.size(); ++i) {
+        f.expect(n[i] >= 0 && n[i] <= view.segments[i].n, "made_on");
+        sel.made_on[i].n = n[i];
+      }
+      for (int h = 0; h < view.n_heads; ++h)
+        for (const KeyRange& r : sel.heads[static_cast<size_t>(h)].chunks)
+          f.expect(r.seg >= 0 && r.seg < view.n_segments && r.begin >= 0 && r.begin <= r.end &&
+                       r.end <= view.at(h, r.seg).n,
+                   "chunks");
+      sel.valid = true;
+    }
+  }
+}
+
 void Session::feed_chunk(std::span<const int32_t> chunk) {
   for (const auto& c : caches_)
     if (c->room() < static_cast<int64_t>(chunk.size()))

@@ -65,6 +65,14 @@ class Session {
   // Read-only view of one layer's cache, for diagnostics (which tokens survive).
   const LayerKvCache& cache(int layer) const { return *caches_[static_cast<size_t>(layer)]; }
   ThreadPool& pool() { return *pool_; }
+  // Saving and loading (engine/session_file.h), between feeds: the stream's own state (its
+  // position, the next-token logits, sparse attention's kept selections) and each layer's cache.
+  // Loading needs a session made with the same model and options.
+  void visit_stream_state(StateFields& f);
+  int n_cache_layers() const { return static_cast<int>(caches_.size()); }
+  void visit_layer_state(int layer, StateFields& f) {
+    caches_[static_cast<size_t>(layer)]->visit_state(f);
+  }
   // What sparse attention did so far, summed over layers (zeros when dense).
   SparseStats sparse_stats() const;
   // The same per layer (empty until a forward pass ran with sparse attention).

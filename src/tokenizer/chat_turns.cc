@@ -65,4 +65,33 @@ size_t ChatTurns::held_bytes() const {
   return n;
 }
 
+namespace {
+
+// Far above any message a server accepts (--max-body), small enough to refuse a corrupt length.
+constexpr size_t kMaxSavedText = size_t{1} << 30;
+constexpr size_t kMaxSavedMessages = 1 << 16;
+
+void visit_messages(StateFields& f, std::string_view name, std::vector<ChatMessage>& messages) {
+  uint64_t n = messages.size();
+  f.value(name, n);
+  f.expect(n <= kMaxSavedMessages, name);
+  if (f.loading()) messages.assign(static_cast<size_t>(n), ChatMessage{});
+  for (ChatMessage& m : messages) {
+    f.text("role", m.role, 64);
+    f.text("content", m.content, kMaxSavedText);
+  }
+}
+
+}  // namespace
+
+void ChatTurns::visit_state(StateFields& f) {
+  auto format = static_cast<uint8_t>(format_);
+  f.value("format", format);
+  f.expect(format <= static_cast<uint8_t>(ChatFormat::SmolLM2), "format");
+  format_ = static_cast<ChatFormat>(format);
+  visit_messages(f, "head", head_);
+  visit_messages(f, "last", last_);
+  f.text("at_gen", at_gen_, kMaxSavedText);
+}
+
 }  // namespace kvc

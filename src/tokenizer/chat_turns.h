@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/state_fields.h"
 #include "tokenizer/chat_template.h"
 
 namespace kvc {
@@ -38,6 +39,8 @@ class ChatTurns {
 
   // Bytes of text the conversation holds (for tests: it must not grow with the turns).
   size_t held_bytes() const;
+  // The whole state, for a saved session (base/state_fields.h).
+  void visit_state(StateFields& f);
 
  private:
   ChatFormat format_;
