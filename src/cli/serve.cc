@@ -26,6 +26,7 @@ struct ServeFlags {
   int64_t n_predict_max = 4096;
   std::string api_key;       // one key, or several separated by commas
   std::string api_key_file;  // one key per line
+  std::string autosave = "turn";
 };
 
 std::vector<std::string> split_keys(const std::string& text, char separator) {
@@ -61,6 +62,8 @@ void validate(ServeFlags& f) {
     usage_error("--n-predict must be -1 or in 1..--n-predict-max ({}), got {}", f.n_predict_max,
                 f.n_predict);
   if (f.n_predict == 0) usage_error("--n-predict must be -1 or at least 1, got 0");
+  if (f.autosave != "turn" && f.autosave != "off")
+    usage_error("--session-autosave must be turn or off, got '{}'", f.autosave);
 }
 
 int run_serve(ServeFlags& f) {
@@ -71,6 +74,7 @@ int run_serve(ServeFlags& f) {
   o.defaults.sampling = f.sampling.params;
   o.defaults.n_predict = f.n_predict;
   o.defaults.n_predict_max = f.n_predict_max;
+  o.autosave = f.autosave == "turn";
   o.api_keys = split_keys(f.api_key, ',');
   if (!f.api_key_file.empty())
     for (const std::string& key : split_keys(read_text_file(f.api_key_file, "API key file"), '\n'))
@@ -139,6 +143,12 @@ Command add_serve(CLI::App& root) {
                   "max_tokens when a request gives none (-1: until the end of the turn)");
   app->add_option("--n-predict-max", flags->n_predict_max, "the most max_tokens a request may ask");
   app->add_flag("--verbose", s.verbose, "log request bodies (prompt text) on stderr");
+  app->add_option("--session-dir", s.session_dir,
+                  "keep every session in a file here (made if missing): saved after each turn and "
+                  "at shutdown, found again after a restart");
+  app->add_option("--session-autosave", flags->autosave,
+                  "with --session-dir: turn (save after every turn) or off (on request, on "
+                  "eviction and at shutdown only)");
   return {app, [flags] { return run_serve(*flags); }};
 }
 

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -89,24 +90,33 @@ std::string session_config_text(const SessionOptions& o) {
   return t;
 }
 
+SessionFileWriter::SessionFileWriter(std::string buffer) : out_(std::move(buffer)) {
+  out_.assign(kMagic, sizeof kMagic);
+  append(out_, kSessionFileVersion);
+  append(out_, n_sections_);  // patched by finish()
+}
+
 void SessionFileWriter::section(std::string_view name,
                                 const std::function<void(StateFields&)>& visit) {
-  std::string payload;
-  StateWriter w(payload);
+  append(out_, static_cast<uint8_t>(name.size()));
+  out_.append(name);
+  const size_t length_at = out_.size();
+  append(out_, uint64_t{0});  // patched below
+  const size_t begin = out_.size();
+  StateWriter w(out_);
   visit(w);
-  append(body_, static_cast<uint8_t>(name.size()));
-  body_.append(name);
-  append(body_, static_cast<uint64_t>(payload.size()));
-  body_ += payload;
-  append(body_, static_cast<uint64_t>(XXH3_64bits(payload.data(), payload.size())));
+  const uint64_t size = out_.size() - begin;
+  std::memcpy(out_.data() + length_at, &size, sizeof size);
+  append(out_, static_cast<uint64_t>(XXH3_64bits(out_.data() + begin, size)));
   ++n_sections_;
 }
 
-std::string SessionFileWriter::finish() const {
-  std::string out(kMagic, sizeof kMagic);
-  append(out, kSessionFileVersion);
-  append(out, n_sections_);
-  return out + body_;
+std::string SessionFileWriter::finish() {
+  std::memcpy(out_.data() + sizeof kMagic + 4, &n_sections_, 4);
+  std::string out = std::move(out_);
+  out_.clear();
+  n_sections_ = 0;
+  return out;
 }
 
 SessionFileReader::SessionFileReader(std::string bytes, std::string what)
@@ -148,6 +158,36 @@ SessionFileReader::SessionFileReader(std::string bytes, std::string what)
   if (at != bytes_.size()) fail("{}: {} bytes after the last section (corrupt)", what_, bytes_.size() - at);
 }
 
+SessionFileReader SessionFileReader::read_leading_sections(const std::string& path, uint32_t n) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("{}: cannot open: {}", path, std::strerror(errno));
+  std::string bytes;
+  // Copies k more bytes of the file into `bytes`; false at the end of the file.
+  const auto copy = [&](size_t k) {
+    const size_t at = bytes.size();
+    bytes.resize(at + k);
+    in.read(bytes.data() + at, static_cast<std::streamsize>(k));
+    bytes.resize(at + static_cast<size_t>(in.gcount()));
+    return bytes.size() == at + k;
+  };
+  in.seekg(0, std::ios::end);
+  const auto file_size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  if (copy(16)) {
+    uint32_t count;
+    std::memcpy(&count, bytes.data() + 12, 4);
+    n = std::min(n, count);
+    for (uint32_t i = 0; i < n; ++i) {
+      if (!copy(1) || !copy(static_cast<uint8_t>(bytes.back())) || !copy(8)) break;
+      uint64_t size;
+      std::memcpy(&size, bytes.data() + bytes.size() - 8, 8);
+      if (size > file_size || !copy(static_cast<size_t>(size) + 8)) break;
+    }
+    std::memcpy(bytes.data() + 12, &n, 4);  // the sections read (the reader checks they are whole)
+  }
+  return SessionFileReader(std::move(bytes), path);
+}
+
 bool SessionFileReader::has_section(std::string_view name) const {
   for (const Section& s : sections_)
     if (s.name == name) return true;
@@ -184,11 +224,19 @@ SessionFileHeader read_session_header(const SessionFileReader& in) {
 }
 
 void save_session(Session& session, uint64_t fingerprint, SessionFileWriter& out) {
+  save_session_header(session, fingerprint, out);
+  save_session_state(session, out);
+}
+
+void save_session_header(const Session& session, uint64_t fingerprint, SessionFileWriter& out) {
   std::string config = session_config_text(session.options());
   out.section("header", [&](StateFields& f) {
     f.value("model", fingerprint);
     f.text("config", config, 1 << 16);
   });
+}
+
+void save_session_state(Session& session, SessionFileWriter& out) {
   out.section("stream", [&](StateFields& f) { session.visit_stream_state(f); });
   for (int l = 0; l < session.n_cache_layers(); ++l)
     out.section(layer_section(l), [&](StateFields& f) { session.visit_layer_state(l, f); });
@@ -246,13 +294,28 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
   }
 }
 
-std::string read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open: {}", path, std::strerror(errno));
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) fail("{}: read failed", path);
-  return std::move(out).str();
+std::string read_whole_file(const std::string& path, std::string buffer) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
+  std::string out = std::move(buffer);
+  out.clear();
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  if (size > 0) out.resize(static_cast<size_t>(size));  // read straight into it: one copy
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      fail("{}: read failed: {}", path, std::strerror(err));
+    }
+    if (n == 0) break;  // shorter than it was a moment ago
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  out.resize(done);
+  return out;
 }
 
 }  // namespace kvc

@@ -35,16 +35,20 @@ uint64_t model_fingerprint(const Model& model);
 // a saved state.
 std::string session_config_text(const SessionOptions& options);
 
-// Sections being written.
+// Sections being written, straight into the file's bytes (a session is tens of megabytes: no
+// copy per section).
 class SessionFileWriter {
  public:
+  // `buffer`: a string whose memory to reuse (what finish() returned last time), so that saving
+  // every turn does not fault in tens of megabytes of fresh pages each time.
+  explicit SessionFileWriter(std::string buffer = {});
   // Appends a section holding the fields `visit` lists.
   void section(std::string_view name, const std::function<void(StateFields&)>& visit);
-  // The file's bytes.
-  std::string finish() const;
+  // The file's bytes; the writer is empty afterwards.
+  std::string finish();
 
  private:
-  std::string body_;
+  std::string out_;
   uint32_t n_sections_ = 0;
 };
 
@@ -53,10 +57,14 @@ class SessionFileWriter {
 class SessionFileReader {
  public:
   SessionFileReader(std::string bytes, std::string what);
+  // The first `n` sections of the file at `path` (fewer if it has fewer), read without the rest.
+  static SessionFileReader read_leading_sections(const std::string& path, uint32_t n);
   // Loads the fields of section `name` (kvc::Error when there is none, or they do not fit).
   void section(std::string_view name, const std::function<void(StateFields&)>& visit) const;
   bool has_section(std::string_view name) const;
   const std::string& what() const { return what_; }
+  // The bytes, for reuse as the next read's buffer; the reader is empty afterwards.
+  std::string release() { sections_.clear(); return std::move(bytes_); }
 
  private:
   struct Section {
@@ -69,8 +77,11 @@ class SessionFileReader {
 };
 
 // Writes the header, stream and layer sections of `session`; `fingerprint` is
-// model_fingerprint(session.model()), which the caller computes once.
+// model_fingerprint(session.model()), which the caller computes once. The two halves apart, for a
+// caller whose own sections go between them (read_leading_sections can then read those alone).
 void save_session(Session& session, uint64_t fingerprint, SessionFileWriter& out);
+void save_session_header(const Session& session, uint64_t fingerprint, SessionFileWriter& out);
+void save_session_state(Session& session, SessionFileWriter& out);
 // Loads what save_session wrote into `session`, made with the same model and options. Throws
 // kvc::Error naming the difference when the file is another model's or configuration's; after a
 // throw the session's state is undefined (reset() it or drop it).
@@ -86,7 +97,7 @@ SessionFileHeader read_session_header(const SessionFileReader& in);
 // Writes `bytes` to `path` so that a crash leaves either the old file or the new one: a
 // temporary file in the same directory, fsync'd, renamed over `path`, and the directory fsync'd.
 void write_file_atomically(const std::string& path, std::string_view bytes);
-// The whole file; kvc::Error "PATH: reason" when it cannot be read.
-std::string read_whole_file(const std::string& path);
+// The whole file; kvc::Error "PATH: reason" when it cannot be read. `buffer`: memory to reuse.
+std::string read_whole_file(const std::string& path, std::string buffer = {});
 
 }  // namespace kvc

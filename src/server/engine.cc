@@ -1,6 +1,7 @@
 #include "server/engine.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "base/cancelled.h"
 #include "base/error.h"
@@ -67,7 +68,7 @@ Engine::Engine(const Model& model, const ServerOptions& options, Metrics& metric
       metrics_(metrics),
       pool_(options.session.threads),
       store_(model, sharing(options.session, pool_),
-             std::max(options.max_sessions, options.parallel)) {
+             std::max(options.max_sessions, options.parallel), options.session_dir) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -78,6 +79,7 @@ Engine::~Engine() {
   }
   wake_.notify_all();
   thread_.join();
+  store_.save_all();  // SIGTERM loses nothing: every idle session goes to its file
 }
 
 bool Engine::submit(std::shared_ptr<Job> job) {
@@ -135,7 +137,7 @@ bool Engine::session_busy(const Job& job) {
 void Engine::publish_load() {
   metrics_.set_load(static_cast<int64_t>(running_.size()), queued());
   metrics_.set_sessions({static_cast<int64_t>(store_.size()), static_cast<int64_t>(store_.bytes()),
-                         store_.dropped()});
+                         store_.dropped(), store_.saved_on_disk()});
 }
 
 void Engine::loop() {
@@ -248,7 +250,7 @@ void Engine::bind_chat(Running& r) {
   size_t from = 0;  // the first message the session has not seen
   bool diverged = false;
   if (!job.session_id.empty()) {
-    s = store_.find(job.session_id);
+    s = store_.get(job.session_id);
     if (s && s->owner != job.owner) throw session_not_found(job.session_id);
     if (!s) {
       s = &store_.create(job.session_id, job.owner);
@@ -322,7 +324,7 @@ void Engine::bind_completion(Running& r) {
   const Job& job = *r.job;
   ServedSession* s = nullptr;
   if (!job.session_id.empty()) {
-    s = store_.find(job.session_id);
+    s = store_.get(job.session_id);
     if (s && s->owner != job.owner) throw session_not_found(job.session_id);
   }
   if (!s) s = &store_.create(job.session_id, job.owner);
@@ -391,6 +393,15 @@ void Engine::finish(Running& r) {
   trim_history(s.history, r.job->request.sampling.repeat_last_n);
   s.busy = false;
   store_.touch(s);
+  if (store_.persistent() && options_.autosave) {
+    try {
+      const SaveReport saved = store_.save(s);
+      metrics_.saved(saved.bytes, saved.seconds);
+    } catch (const ApiError& e) {
+      // The reply has been sent; the file keeps the previous turn.
+      std::fprintf(stderr, "kvcascade serve: autosave: %s\n", e.message.c_str());
+    }
+  }
   const Generation& g = r.generator->result();
   const bool ok = g.stop != "interrupted";
   metrics_.finished(g.n_generated, g.seconds, ok);

@@ -300,6 +300,25 @@ void HttpServer::Impl::routes() {
                     return delete_session(s, owner, id);
                   }));
                 }));
+    http.Post(one + "/save", guarded([this](const auto& req, auto& res) {
+                const std::string owner = owner_of(req), id = req.matches[1];
+                write_json(res, 200, engine.with_sessions([&](SessionStore& s) {
+                  return save_session(s, owner, id);
+                }));
+              }));
+    http.Post(one + "/restore", guarded([this](const auto& req, auto& res) {
+                const std::string owner = owner_of(req), id = req.matches[1];
+                write_json(res, 200, engine.with_sessions([&](SessionStore& s) {
+                  return restore_session(s, owner, id);
+                }));
+              }));
+    http.Post(one + "/fork", guarded([this](const auto& req, auto& res) {
+                const json body = req.body.empty() ? json::object() : parse_json_object(req.body);
+                const std::string owner = owner_of(req), id = req.matches[1];
+                write_json(res, 201, engine.with_sessions([&](SessionStore& s) {
+                  return fork_session(s, owner, id, body);
+                }));
+              }));
   }
   http.Post("/tokenize", guarded([this](const auto& req, auto& res) {
               const json body = parse_json_object(req.body);

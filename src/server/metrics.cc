@@ -44,7 +44,8 @@ std::string Histogram::render(const std::string& name, const std::string& help) 
 
 Metrics::Metrics()
     : ttft_({0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}),
-      itl_({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}) {}
+      itl_({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}),
+      save_({0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}) {}
 
 void Metrics::prompt(int64_t fed, int64_t cached, int64_t refed, double seconds) {
   std::lock_guard lock(mutex_);
@@ -87,6 +88,13 @@ void Metrics::set_sessions(const SessionGauges& gauges) {
   sessions_ = gauges;
 }
 
+void Metrics::saved(size_t bytes, double seconds) {
+  std::lock_guard lock(mutex_);
+  ++saves_;
+  saved_bytes_ += static_cast<int64_t>(bytes);
+  save_.observe(seconds);
+}
+
 void Metrics::decode_step(int64_t busy_streams) {
   std::lock_guard lock(mutex_);
   ++decode_steps_;
@@ -123,6 +131,12 @@ std::string Metrics::render() const {
        double(sessions_.bytes));
   line(out, "counter", "sessions_dropped_total",
        "Idle sessions dropped from memory beyond --max-sessions.", double(sessions_.dropped_total));
+  line(out, "gauge", "sessions_on_disk", "Saved sessions not held in memory (--session-dir).",
+       double(sessions_.on_disk));
+  line(out, "counter", "session_saves_total", "Session files written.", double(saves_));
+  line(out, "counter", "session_saved_bytes_total", "Bytes of session files written.",
+       double(saved_bytes_));
+  out += save_.render("session_save_seconds", "Time to write one session file (fsync included).");
   out += ttft_.render("time_to_first_token_seconds", "Time from request to first token.");
   out += itl_.render("inter_token_latency_seconds", "Time between successive tokens.");
   return out;

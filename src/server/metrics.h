@@ -28,6 +28,7 @@ struct SessionGauges {
   int64_t resident = 0;
   int64_t bytes = 0;
   int64_t dropped_total = 0;
+  int64_t on_disk = 0;  // saved sessions that are not resident
 };
 
 class Metrics {
@@ -41,6 +42,7 @@ class Metrics {
   void set_load(int64_t processing, int64_t deferred);
   void set_sessions(const SessionGauges& gauges);
   void decode_step(int64_t busy_streams);
+  void saved(size_t bytes, double seconds);  // one session file written
   std::string render() const;
 
  private:
@@ -51,7 +53,8 @@ class Metrics {
   int64_t requests_ok_ = 0, requests_failed_ = 0;
   int64_t processing_ = 0, deferred_ = 0;
   SessionGauges sessions_;
-  Histogram ttft_, itl_;
+  int64_t saves_ = 0, saved_bytes_ = 0;
+  Histogram ttft_, itl_, save_;
 };
 
 }  // namespace kvc::server

@@ -24,6 +24,8 @@ struct ServerOptions {
   size_t max_body = 16u << 20;   // bytes; a larger body gets 413
   std::vector<std::string> api_keys;  // empty: no key needed
   bool verbose = false;          // log requests' text (never otherwise)
+  std::string session_dir;       // one file per session here ("" : sessions live in memory only)
+  bool autosave = true;          // with session_dir: save a session after every turn
   SessionOptions session;        // threads, cache policy and stride of every session
   RequestDefaults defaults;      // sampling flags, -n and the max_tokens cap
 };

@@ -32,9 +32,32 @@ json session_object(const ServedSession& s) {
 namespace {
 
 ServedSession& owned(SessionStore& store, const std::string& owner, const std::string& id) {
-  ServedSession* s = valid_session_id(id) ? store.find(id) : nullptr;
+  ServedSession* s = valid_session_id(id) ? store.get(id) : nullptr;
   if (!s || s->owner != owner) throw session_not_found(id);
   return *s;
+}
+
+void not_while_busy(const ServedSession& s, const char* what) {
+  if (s.busy)
+    throw ApiError{409, "conflict_error",
+                   fmt::format("session '{}' is generating; {} it when the request ends", s.id, what),
+                   "session_id", json::object()};
+}
+
+// The optional new id of a created or forked session: the body's `id` (checked, and free) or "".
+std::string new_id(SessionStore& store, const json& body, const char* what) {
+  std::string id;
+  if (const auto it = body.find("id"); it != body.end() && !it->is_null()) {
+    if (!it->is_string() || !valid_session_id(it->get<std::string>()))
+      bad_request("id", "'id' must be 1 to 64 letters, digits, '-' or '_'");
+    id = it->get<std::string>();
+    if (store.exists(id))
+      throw ApiError{409, "conflict_error", fmt::format("session '{}' already exists", id), "id",
+                     json::object()};
+  }
+  for (const auto& [key, value] : body.items())
+    if (key != "id") bad_request(key, "unknown field '{}': a session is {} with 'id' only", key, what);
+  return id;
 }
 
 }  // namespace
@@ -49,18 +72,7 @@ json list_sessions(SessionStore& store, const std::string& owner) {
 }
 
 json create_session(SessionStore& store, const std::string& owner, const json& body) {
-  std::string id;
-  if (const auto it = body.find("id"); it != body.end() && !it->is_null()) {
-    if (!it->is_string() || !valid_session_id(it->get<std::string>()))
-      bad_request("id", "'id' must be 1 to 64 letters, digits, '-' or '_'");
-    id = it->get<std::string>();
-    if (store.find(id))
-      throw ApiError{409, "conflict_error", fmt::format("session '{}' already exists", id), "id",
-                     json::object()};
-  }
-  for (const auto& [key, value] : body.items())
-    if (key != "id") bad_request(key, "unknown field '{}': a session is created with 'id' only", key);
-  return session_object(store.create(id, owner));
+  return session_object(store.create(new_id(store, body, "created"), owner));
 }
 
 json get_session(SessionStore& store, const std::string& owner, const std::string& id) {
@@ -69,12 +81,31 @@ json get_session(SessionStore& store, const std::string& owner, const std::strin
 
 json delete_session(SessionStore& store, const std::string& owner, const std::string& id) {
   ServedSession& s = owned(store, owner, id);
-  if (s.busy)
-    throw ApiError{409, "conflict_error",
-                   fmt::format("session '{}' is generating; delete it when the request ends", id),
-                   "session_id", json::object()};
+  not_while_busy(s, "delete");
   store.erase(id);
   return {{"id", id}, {"object", "session.deleted"}, {"deleted", true}};
+}
+
+json save_session(SessionStore& store, const std::string& owner, const std::string& id) {
+  ServedSession& s = owned(store, owner, id);
+  not_while_busy(s, "save");
+  const SaveReport r = store.save(s);
+  return {{"id", id}, {"object", "session.saved"}, {"bytes", r.bytes}, {"seconds", r.seconds}};
+}
+
+json restore_session(SessionStore& store, const std::string& owner, const std::string& id) {
+  ServedSession& s = owned(store, owner, id);
+  not_while_busy(s, "restore");
+  store.restore(s);
+  return session_object(s);
+}
+
+json fork_session(SessionStore& store, const std::string& owner, const std::string& id,
+                  const json& body) {
+  ServedSession& s = owned(store, owner, id);
+  not_while_busy(s, "fork");
+  const std::string to = new_id(store, body, "forked");
+  return session_object(store.fork(s, to));
 }
 
 }  // namespace kvc::server

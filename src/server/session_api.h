@@ -1,4 +1,5 @@
-// /v1/sessions: the conversations a key owns, listed, created, read and deleted. Each function
+// /v1/sessions: the conversations a key owns, listed, created, read, deleted, saved to their
+// file, restored from it and forked. Each function
 // runs on the engine thread (Engine::with_sessions), which alone touches the store. A session
 // of another key does not exist for the caller: 404, as for an id never made.
 #pragma once
@@ -25,7 +26,17 @@ nlohmann::json list_sessions(SessionStore& store, const std::string& owner);
 nlohmann::json create_session(SessionStore& store, const std::string& owner,
                               const nlohmann::json& body);
 nlohmann::json get_session(SessionStore& store, const std::string& owner, const std::string& id);
-// DELETE /v1/sessions/{id}: 409 while a request generates on it.
+// DELETE /v1/sessions/{id}: 409 while a request generates on it (as for the three below). The
+// session's file goes too.
 nlohmann::json delete_session(SessionStore& store, const std::string& owner, const std::string& id);
+// POST /v1/sessions/{id}/save: writes its file now (400 without --session-dir); bytes and seconds.
+nlohmann::json save_session(SessionStore& store, const std::string& owner, const std::string& id);
+// POST /v1/sessions/{id}/restore: back to what its file holds (404 when it has none).
+nlohmann::json restore_session(SessionStore& store, const std::string& owner,
+                               const std::string& id);
+// POST /v1/sessions/{id}/fork: a new session (body.id, or a random id) that continues from a copy
+// of this one's state; the two then go their own ways.
+nlohmann::json fork_session(SessionStore& store, const std::string& owner, const std::string& id,
+                            const nlohmann::json& body);
 
 }  // namespace kvc::server

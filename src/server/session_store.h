@@ -2,6 +2,12 @@
 // what is needed to continue it from a resent history: the template state of the last turn,
 // the hash chain of the messages it holds, the penalty's look-back tokens. Owned and used by
 // the engine thread alone. Beyond max_sessions the least recently used idle one is dropped.
+//
+// With a session directory (serve --session-dir) each session is one file <id>.kvcs there
+// (engine/session_file.h plus a "conversation" section): saved on request, after every turn
+// (autosave) and at shutdown; a dropped session is written out first and loaded again on its
+// next request, and a restarted server finds every session of the directory, by id or by the
+// chain of a resent history.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "base/state_fields.h"
 #include "engine/session.h"
 #include "model/model.h"
 #include "server/transcript_hash.h"
@@ -31,14 +38,37 @@ struct ServedSession {
   bool busy = false;                 // a request is generating on it
   uint64_t last_used = 0;            // a tick of the store, for LRU
   int64_t refed_tokens = 0;          // tokens fed again after a history diverged
+
+  // The fields above that a saved session keeps (id, owner, turns, history, chain, first link,
+  // refed tokens); busy and last_used belong to this process.
+  void visit_conversation(StateFields& f);
+};
+
+// What a session file holds besides the caches, read without loading them: enough to find it
+// by id or by the chain of a resent history.
+struct SavedSession {
+  std::string owner;
+  uint64_t chain = kEmptyTranscript, first_link = 0;
+};
+
+// What saving one session cost.
+struct SaveReport {
+  size_t bytes = 0;
+  double seconds = 0;
 };
 
 class SessionStore {
  public:
-  SessionStore(const Model& model, const SessionOptions& options, int max_sessions);
+  // `dir`: the session directory ("" for none), made if missing; its sessions are indexed.
+  SessionStore(const Model& model, const SessionOptions& options, int max_sessions,
+               std::string dir = "");
 
-  // The session under `id`, or null.
+  // The resident session under `id`, or null.
   ServedSession* find(const std::string& id);
+  // The session under `id`, loaded from its file if it is not resident; null when there is
+  // none. A file that cannot be loaded (another model or configuration, truncated, corrupt)
+  // throws ApiError 409 saying which, and is left as it is.
+  ServedSession* get(const std::string& id);
   // A new, empty session; a random 128-bit id when `id` is empty. Drops the least recently
   // used idle sessions beyond the limit first.
   ServedSession& create(const std::string& id, const std::string& owner);
@@ -48,24 +78,54 @@ class SessionStore {
   void touch(ServedSession& s) { s.last_used = ++tick_; }
   // The sessions `owner` made, in no particular order.
   std::vector<ServedSession*> owned_by(const std::string& owner);
-  // Forgets the session under `id` (it must not be busy); false when there is none.
+  // Forgets the session under `id` (it must not be busy), its file too; false when there is
+  // none.
   bool erase(const std::string& id);
+
+  bool persistent() const { return !dir_.empty(); }
+  // Writes the session's file (ApiError 400 without a session directory, 500 when writing fails).
+  SaveReport save(ServedSession& s);
+  // Every idle resident session (shutdown); what fails is reported on stderr.
+  void save_all();
+  // Replaces the resident state of `s` with its file's (404 when it has none).
+  void restore(ServedSession& s);
+  // A new session under `id` (random when empty) holding a copy of `from`'s state.
+  ServedSession& fork(ServedSession& from, const std::string& id);
+  // True when `id` names a session, resident or in the directory.
+  bool exists(const std::string& id) const;
   // Chain bookkeeping: call when a session's chain changes.
   void set_chain(ServedSession& s, uint64_t chain);
 
   size_t size() const { return sessions_.size(); }
   size_t bytes() const;            // caches of every resident session
   int64_t dropped() const { return dropped_; }
+  int64_t saved_on_disk() const { return static_cast<int64_t>(on_disk_.size()); }
 
  private:
   void drop_beyond_limit();
+  std::string path_of(const std::string& id) const;
+  // The file's bytes of `s`, in save_buffer_.
+  const std::string& encode(ServedSession& s);
+  // A session made from saved bytes; `what` names them in messages.
+  std::unique_ptr<ServedSession> decode(std::string bytes, const std::string& what);
+  ServedSession& insert(std::unique_ptr<ServedSession> s);
+  void unindex(const std::string& id);  // drops `id` from the index of sessions on disk
+  void index_directory();
+
   const Model& model_;
   SessionOptions options_;
   size_t max_sessions_;
+  std::string dir_;
+  uint64_t fingerprint_ = 0;       // model_fingerprint(model_)
+  std::string save_buffer_;        // reused by every save
+  std::string restore_buffer_;     // and by every restore
   uint64_t tick_ = 0;
   int64_t dropped_ = 0;
   std::map<std::string, std::unique_ptr<ServedSession>> sessions_;
   std::multimap<uint64_t, ServedSession*> by_chain_;  // chain -> sessions that end there
+  // Sessions with a file that are not resident, and the chains they end in.
+  std::map<std::string, SavedSession> on_disk_;
+  std::multimap<uint64_t, std::string> disk_chains_;
 };
 
 // 32 hex digits from the system's random source.
