@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kvcascade needs to build, test, fuzz and evaluate
-# (chromium: the server test that drives the chat page at GET / in a headless browser).
+# (chromium: the server test that drives the chat page at GET / in a headless browser; nginx:
+# the test of two replicas behind it, docs/deploy.md).
 # Safe to run again: apt-get skips what is already there.
 set -euo pipefail
 PKGS=(
@@ -10,7 +11,7 @@ PKGS=(
   clang libclang-rt-14-dev
   python3 python3-pip python3-venv
   bible-kjv bible-kjv-text gnuplot-nox wamerican
-  chromium
+  chromium nginx
 )
 missing=()
 for p in "${PKGS[@]}"; do

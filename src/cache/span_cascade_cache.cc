@@ -229,8 +229,27 @@ class SpanCascade {
     }
     f.rows("k", k_), f.rows("v", v_);
     f.array("score", score_), f.array("vnorm", vnorm_), f.array("index", index_);
-    f.array("units", units_);
-    for (const Unit& u : units_) f.expect(u.len >= 0 && u.len < 2 * g_, "units");
+    // Units field by field: a bool loaded as a raw byte could hold a value no bool may.
+    std::vector<int32_t> lens(units_.size());
+    std::vector<uint8_t> seps(units_.size());
+    for (size_t i = 0; i < units_.size(); ++i) lens[i] = units_[i].len, seps[i] = units_[i].sep_end;
+    f.array("unit_lengths", lens);
+    f.array("unit_separator_ends", seps);
+    for (size_t i = 0; i < units_.size(); ++i) {
+      f.expect(lens[i] >= 0 && lens[i] < 2 * g_ && seps[i] <= 1, "units");
+      units_[i] = {lens[i], seps[i] == 1};
+    }
+    // Each level's units cover exactly the tokens it holds.
+    for (int i = 0; i < c_; ++i) {
+      const Level& L = level_[static_cast<size_t>(i)];
+      int tokens = 0;
+      for (int r = 0; r < L.n_units; ++r) {
+        const int len = unit(i, r).len;
+        f.expect(len > 0, "units");
+        tokens += len;
+      }
+      f.expect(tokens == L.fill, "units");
+    }
   }
 
   size_t bytes() const {

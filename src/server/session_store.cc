@@ -114,17 +114,27 @@ bool SessionStore::exists(const std::string& id) const {
 }
 
 ServedSession* SessionStore::get(const std::string& id) {
-  if (ServedSession* s = find(id)) return s;
-  const auto it = on_disk_.find(id);
-  if (it == on_disk_.end()) return nullptr;
+  ServedSession* resident = find(id);
+  std::error_code ec;
+  const std::string path = dir_.empty() ? std::string() : path_of(id);
+  const auto time = dir_.empty() ? std::filesystem::file_time_type{}
+                                 : std::filesystem::last_write_time(path, ec);
+  const bool on_disk = !dir_.empty() && !ec;
+  if (resident && (!on_disk || resident->busy || time == resident->file_time)) return resident;
+  if (!resident && !on_disk) {
+    // Indexed but gone (another server deleted it), or never made.
+    unindex(id);
+    return nullptr;
+  }
   std::unique_ptr<ServedSession> s;
-  const std::string path = path_of(id);
   try {
     s = decode(read_whole_file(path), path);
   } catch (const Error& e) {
     throw load_error(e.what());
   }
   if (s->id != id) throw load_error(fmt::format("{}: holds session '{}'", path, s->id));
+  s->file_time = time;
+  if (resident) erase_resident(id);
   drop_beyond_limit();
   return &insert(std::move(s));
 }
@@ -208,19 +218,20 @@ std::vector<ServedSession*> SessionStore::owned_by(const std::string& owner) {
   return out;
 }
 
+void SessionStore::erase_resident(const std::string& id) {
+  ServedSession* s = find(id);
+  if (!s) return;
+  set_chain(*s, kEmptyTranscript);
+  sessions_.erase(id);
+}
+
 bool SessionStore::erase(const std::string& id_ref) {
   const std::string id = id_ref;  // a copy: `id_ref` may be the erased node's own
-  ServedSession* s = find(id);
-  if (!s && !on_disk_.count(id)) return false;
-  if (s) {
-    set_chain(*s, kEmptyTranscript);
-    sessions_.erase(id);
-  }
-  if (!dir_.empty()) {
-    unindex(id);
-    std::error_code ec;
-    std::filesystem::remove(path_of(id), ec);
-  }
+  std::error_code ec;
+  const bool had_file = !dir_.empty() && std::filesystem::remove(path_of(id), ec);
+  if (!find(id) && !on_disk_.count(id) && !had_file) return false;
+  erase_resident(id);
+  unindex(id);
   return true;
 }
 
@@ -255,14 +266,23 @@ SaveReport SessionStore::save(ServedSession& s) {
   } catch (const Error& e) {
     throw file_error(500, fmt::format("cannot save session '{}': {}", s.id, e.what()));
   }
+  std::error_code ec;
+  s.file_time = std::filesystem::last_write_time(path_of(s.id), ec);
   return {bytes.size(),
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+}
+
+bool SessionStore::written_elsewhere(const ServedSession& s) const {
+  std::error_code ec;
+  const auto time = std::filesystem::last_write_time(path_of(s.id), ec);
+  return !ec && time != s.file_time;
 }
 
 void SessionStore::save_all() {
   if (dir_.empty()) return;
   for (auto& [id, s] : sessions_) {
     if (s->busy) continue;  // mid-reply: its last autosave is the consistent state
+    if (written_elsewhere(*s)) continue;  // another server went on with it: its file is newer
     try {
       save(*s);
     } catch (const ApiError& e) {
@@ -304,6 +324,8 @@ void SessionStore::restore(ServedSession& s) {
     throw load_error(e.what());
   }
   restore_buffer_ = in->release();
+  std::error_code ec;
+  s.file_time = std::filesystem::last_write_time(path, ec);
   s.turns = std::move(saved.turns);
   s.history = std::move(saved.history);
   s.first_link = saved.first_link;
@@ -328,7 +350,9 @@ void SessionStore::drop_beyond_limit() {
     const std::string id = oldest->id;
     SavedSession saved{oldest->owner, oldest->chain, oldest->first_link};
     bool written = false;
-    if (!dir_.empty()) {
+    if (!dir_.empty() && written_elsewhere(*oldest)) {
+      written = true;  // another server's file is newer than this copy: keep that one
+    } else if (!dir_.empty()) {
       try {
         save(*oldest);  // written out: it comes back on its next request
         written = true;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,6 +39,9 @@ struct ServedSession {
   bool busy = false;                 // a request is generating on it
   uint64_t last_used = 0;            // a tick of the store, for LRU
   int64_t refed_tokens = 0;          // tokens fed again after a history diverged
+  // The modification time of its file when this process last wrote or read it: a later one
+  // means another server of the same directory went on with the conversation.
+  std::filesystem::file_time_type file_time{};
 
   // The fields above that a saved session keeps (id, owner, turns, history, chain, first link,
   // refed tokens); busy and last_used belong to this process.
@@ -65,7 +69,8 @@ class SessionStore {
 
   // The resident session under `id`, or null.
   ServedSession* find(const std::string& id);
-  // The session under `id`, loaded from its file if it is not resident; null when there is
+  // The session under `id`, loaded from its file if it is not resident, or if another server
+  // sharing the directory has written the file since this one last did; null when there is
   // none. A file that cannot be loaded (another model or configuration, truncated, corrupt)
   // throws ApiError 409 saying which, and is left as it is.
   ServedSession* get(const std::string& id);
@@ -110,6 +115,9 @@ class SessionStore {
   std::unique_ptr<ServedSession> decode(std::string bytes, const std::string& what);
   ServedSession& insert(std::unique_ptr<ServedSession> s);
   void unindex(const std::string& id);  // drops `id` from the index of sessions on disk
+  void erase_resident(const std::string& id);  // forgets the resident copy, keeps the file
+  // True when the session's file changed since this process last wrote or read it.
+  bool written_elsewhere(const ServedSession& s) const;
   void index_directory();
 
   const Model& model_;
