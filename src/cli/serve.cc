@@ -27,6 +27,7 @@ struct ServeFlags {
   std::string api_key;       // one key, or several separated by commas
   std::string api_key_file;  // one key per line
   std::string autosave = "turn";
+  std::string cors_origins;  // comma-separated
 };
 
 std::vector<std::string> split_keys(const std::string& text, char separator) {
@@ -62,6 +63,9 @@ void validate(ServeFlags& f) {
     usage_error("--n-predict must be -1 or in 1..--n-predict-max ({}), got {}", f.n_predict_max,
                 f.n_predict);
   if (f.n_predict == 0) usage_error("--n-predict must be -1 or at least 1, got 0");
+  for (const std::string& o : split_keys(f.cors_origins, ','))
+    if (o != "*" && o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0)
+      usage_error("--cors-origins takes origins such as http://localhost:3000 (or *), got '{}'", o);
   if (f.autosave != "turn" && f.autosave != "off")
     usage_error("--session-autosave must be turn or off, got '{}'", f.autosave);
 }
@@ -75,6 +79,7 @@ int run_serve(ServeFlags& f) {
   o.defaults.n_predict = f.n_predict;
   o.defaults.n_predict_max = f.n_predict_max;
   o.autosave = f.autosave == "turn";
+  o.cors_origins = split_keys(f.cors_origins, ',');
   o.api_keys = split_keys(f.api_key, ',');
   if (!f.api_key_file.empty())
     for (const std::string& key : split_keys(read_text_file(f.api_key_file, "API key file"), '\n'))
@@ -143,6 +148,9 @@ Command add_serve(CLI::App& root) {
                   "max_tokens when a request gives none (-1: until the end of the turn)");
   app->add_option("--n-predict-max", flags->n_predict_max, "the most max_tokens a request may ask");
   app->add_flag("--verbose", s.verbose, "log request bodies (prompt text) on stderr");
+  app->add_option("--cors-origins", flags->cors_origins,
+                  "origins whose web pages may call the API, comma-separated (* for any); CORS is "
+                  "off without it");
   app->add_option("--session-dir", s.session_dir,
                   "keep every session in a file here (made if missing): saved after each turn and "
                   "at shutdown, found again after a restart");

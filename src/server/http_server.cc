@@ -252,6 +252,33 @@ void HttpServer::Impl::routes() {
       }
     };
   };
+  if (!options.cors_origins.empty()) {
+    // CORS, only for the origins given: the preflight is answered without a key (a browser sends
+    // none with it), and every response to an allowed origin says so.
+    const auto allowed = [this](const std::string& origin) {
+      if (origin.empty()) return false;
+      for (const std::string& o : options.cors_origins)
+        if (o == "*" || o == origin) return true;
+      return false;
+    };
+    http.set_post_routing_handler([allowed](const httplib::Request& req, httplib::Response& res) {
+      const std::string origin = req.get_header_value("Origin");
+      if (!allowed(origin)) return;
+      res.set_header("Access-Control-Allow-Origin", origin);
+      res.set_header("Access-Control-Allow-Credentials", "true");
+      res.set_header("Access-Control-Expose-Headers", "X-Session-Id");
+      res.set_header("Vary", "Origin");
+    });
+    http.Options(R"(/.*)", [allowed](const httplib::Request& req, httplib::Response& res) {
+      res.status = 200;  // as llama-server answers a preflight (its tests check for 200)
+      if (!allowed(req.get_header_value("Origin"))) return;
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+      // The headers asked for, by name: a wildcard does not cover Authorization.
+      const std::string asked = req.get_header_value("Access-Control-Request-Headers");
+      res.set_header("Access-Control-Allow-Headers", asked.empty() ? "*" : asked);
+      res.set_header("Access-Control-Max-Age", "600");
+    });
+  }
   // The chat page is public (a browser sends no key when it navigates); its requests carry one.
   // The policy lets it reach this server only, and nothing it was not built with.
   http.Get("/", guarded([](const auto&, auto& res) {

@@ -23,6 +23,9 @@ struct ServerOptions {
   int timeout_s = 600;           // socket read and write timeout
   size_t max_body = 16u << 20;   // bytes; a larger body gets 413
   std::vector<std::string> api_keys;  // empty: no key needed
+  // Origins whose pages may call this server from a browser ("*": any); empty: CORS is off (no
+  // Access-Control headers, preflight requests get 404).
+  std::vector<std::string> cors_origins;
   bool verbose = false;          // log requests' text (never otherwise)
   std::string session_dir;       // one file per session here ("" : sessions live in memory only)
   bool autosave = true;          // with session_dir: save a session after every turn
