@@ -39,7 +39,7 @@ if [ "${KVC_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== the CLI under the sanitizers: bad flags, bad files, mutated models" >&2
   bash scripts/mutation-test.sh --bin build-asan/kvcascade | tee -a "$summaries"
 
-  echo "== fuzzing the GGUF reader" >&2
+  echo "== fuzzing the GGUF reader and the session-file loader" >&2
   bash scripts/fuzz.sh "${KVC_FUZZ_SECONDS:-60}"
 fi
 
