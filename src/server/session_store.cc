@@ -66,8 +66,7 @@ SessionStore::SessionStore(const Model& model, const SessionOptions& options, in
     : model_(model),
       options_(options),
       max_sessions_(static_cast<size_t>(max_sessions)),
-      dir_(std::move(dir)),
-      fingerprint_(model_fingerprint(model)) {
+      dir_(std::move(dir)) {
   if (!dir_.empty()) index_directory();
 }
 
@@ -98,6 +97,12 @@ void SessionStore::index_directory() {
   }
   std::fprintf(stderr, "kvcascade serve: %zu saved sessions in %s%s\n", on_disk_.size(),
                dir_.c_str(), skipped ? " (some unreadable, see above)" : "");
+}
+
+uint64_t SessionStore::fingerprint() {
+  // On first use: a server that never saves or forks a session never reads the whole file.
+  if (!fingerprint_cache_) fingerprint_cache_ = model_fingerprint(model_);
+  return *fingerprint_cache_;
 }
 
 std::string SessionStore::path_of(const std::string& id) const {
@@ -237,7 +242,7 @@ bool SessionStore::erase(const std::string& id_ref) {
 
 const std::string& SessionStore::encode(ServedSession& s) {
   SessionFileWriter w(std::move(save_buffer_));
-  save_session_header(*s.session, fingerprint_, w);
+  save_session_header(*s.session, fingerprint(), w);
   w.section("conversation", [&](StateFields& f) { s.visit_conversation(f); });
   save_session_state(*s.session, w);
   save_buffer_ = w.finish();
@@ -248,7 +253,7 @@ std::unique_ptr<ServedSession> SessionStore::decode(std::string bytes, const std
   const SessionFileReader in(std::move(bytes), what);
   auto s = std::make_unique<ServedSession>();
   s->session = std::make_unique<Session>(model_, options_);
-  load_session(*s->session, fingerprint_, in);
+  load_session(*s->session, fingerprint(), in);
   in.section("conversation", [&](StateFields& f) { s->visit_conversation(f); });
   if (!valid_session_id(s->id)) fail("{}: holds an invalid session id", what);
   return s;
@@ -310,9 +315,9 @@ void SessionStore::restore(ServedSession& s) {
   if (saved.id != s.id || saved.owner != s.owner)
     throw load_error(fmt::format("{}: holds another session", path));
   try {
-    load_session(*s.session, fingerprint_, *in);
+    load_session(*s.session, fingerprint(), *in);
   } catch (const Error& e) {
-    const bool touched = read_session_header(*in).model == fingerprint_ &&
+    const bool touched = read_session_header(*in).model == fingerprint() &&
                          read_session_header(*in).config == session_config_text(options_);
     if (touched) {
       s.session->reset();

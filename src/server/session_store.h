@@ -124,7 +124,8 @@ class SessionStore {
   SessionOptions options_;
   size_t max_sessions_;
   std::string dir_;
-  uint64_t fingerprint_ = 0;       // model_fingerprint(model_)
+  uint64_t fingerprint();          // model_fingerprint(model_), computed once
+  std::optional<uint64_t> fingerprint_cache_;
   std::string save_buffer_;        // reused by every save
   std::string restore_buffer_;     // and by every restore
   uint64_t tick_ = 0;
