@@ -14,6 +14,7 @@
 #include "engine/session.h"
 #include "engine/session_file.h"
 #include "model/model.h"
+#include "support/error_of.h"
 #include "support/tiny_model.h"
 
 namespace kvc {
@@ -99,16 +100,7 @@ std::string saved(Session& s, uint64_t fingerprint) {
   return w.finish();
 }
 
-// The message of the kvc::Error that `f` throws, or "(no error)".
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 class SessionFileTest : public ::testing::TestWithParam<Case> {};
 

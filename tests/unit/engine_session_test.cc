@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "engine/session.h"
 #include "model/model.h"
+#include "support/error_of.h"
 #include "support/tiny_model.h"
 
 namespace kvc {
@@ -35,16 +36,7 @@ SessionOptions one_thread(const std::string& policy = "full") {
   return o;
 }
 
-// The error `f` throws, or "(no error)".
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 const std::vector<int32_t> kTokens = {1, 17, 42, 99, 7};
 
