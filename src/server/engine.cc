@@ -34,15 +34,6 @@ void trim_history(std::vector<int32_t>& history, int look_back) {
     history.erase(history.begin(), history.end() - look_back);
 }
 
-// Forgets what a session held: its stream, template state and chain.
-void forget(SessionStore& store, ServedSession& s) {
-  s.session->reset();
-  s.turns.reset();
-  s.history.clear();
-  store.set_chain(s, kEmptyTranscript);
-  s.first_link = 0;
-}
-
 // With --cache full, llama-server's 400 for a conversation the context cannot hold.
 void check_fits(const Session& session, size_t n_tokens, const char* param) {
   if (session_fits(session, static_cast<int64_t>(n_tokens))) return;
@@ -178,7 +169,7 @@ void Engine::loop() {
       } catch (const std::exception& e) {
         (*it)->job->post(failed(server_error(e.what())));
         (*it)->session->busy = false;
-        forget(store_, *(*it)->session);
+        store_.forget(*(*it)->session);
         metrics_.failed();
       }
       it = more ? std::next(it) : running_.erase(it);
@@ -234,7 +225,7 @@ std::unique_ptr<Engine::Running> Engine::start(std::shared_ptr<Job> job) {
   }
   if (r->session) {
     // A prompt that failed half-fed leaves the cache out of step with the chain: start afresh.
-    if (r->session->session->n_past() != r->cached) forget(store_, *r->session);
+    if (r->session->session->n_past() != r->cached) store_.forget(*r->session);
     r->session->session->set_cancel(nullptr);
     r->session->busy = false;
   }
@@ -279,7 +270,7 @@ void Engine::bind_chat(Running& r) {
   r.session = s;
   s->busy = true;
   store_.touch(*s);
-  if (diverged) forget(store_, *s);
+  if (diverged) store_.forget(*s);
 
   const std::vector<ChatMessage> fresh(messages.begin() + static_cast<std::ptrdiff_t>(from),
                                        messages.end());
@@ -295,7 +286,7 @@ void Engine::bind_chat(Running& r) {
   if (next.restart && s->session->n_past() > 0) {
     // The template rewrote what the cache holds: feed the whole history the request carries.
     diverged = true;
-    forget(store_, *s);
+    store_.forget(*s);
     const bool head = messages.size() > 1 && messages.front().role == "system";
     turns.emplace(model_.chat_format(), head ? messages.front().content : std::string());
     next = turns->turn(std::vector<ChatMessage>(messages.begin() + (head ? 1 : 0), messages.end()));

@@ -205,6 +205,14 @@ ServedSession* SessionStore::match(const std::vector<uint64_t>& links, const std
   return nullptr;
 }
 
+void SessionStore::forget(ServedSession& s) {
+  s.session->reset();
+  s.turns.reset();
+  s.history.clear();
+  set_chain(s, kEmptyTranscript);
+  s.first_link = 0;
+}
+
 void SessionStore::set_chain(ServedSession& s, uint64_t chain) {
   const auto [begin, end] = by_chain_.equal_range(s.chain);
   for (auto it = begin; it != end; ++it)
@@ -317,15 +325,9 @@ void SessionStore::restore(ServedSession& s) {
   try {
     load_session(*s.session, fingerprint(), *in);
   } catch (const Error& e) {
-    const bool touched = read_session_header(*in).model == fingerprint() &&
-                         read_session_header(*in).config == session_config_text(options_);
-    if (touched) {
-      s.session->reset();
-      s.turns.reset();
-      s.history.clear();
-      set_chain(s, kEmptyTranscript);
-      s.first_link = 0;
-    }
+    const SessionFileHeader h = read_session_header(*in);
+    // Past the header checks, fields were loaded: the session holds a mix of two states.
+    if (h.model == fingerprint() && h.config == session_config_text(options_)) forget(s);
     throw load_error(e.what());
   }
   restore_buffer_ = in->release();

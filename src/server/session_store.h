@@ -98,6 +98,9 @@ class SessionStore {
   ServedSession& fork(ServedSession& from, const std::string& id);
   // True when `id` names a session, resident or in the directory.
   bool exists(const std::string& id) const;
+  // Forgets what a session holds (its stream, template state, look-back and chain); it stays
+  // resident under its id, and its file as it is.
+  void forget(ServedSession& s);
   // Chain bookkeeping: call when a session's chain changes.
   void set_chain(ServedSession& s, uint64_t chain);
 
